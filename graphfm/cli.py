@@ -1,0 +1,163 @@
+"""The ``graphfm`` command line: argument parsing and error-to-exit-code mapping only.
+
+Exit codes: 0 success, 2 bad input (a :class:`~graphfm.errors.GraphFMError`), 1 any
+other failure. ``--debug`` shows the traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from graphfm.errors import GraphFMError
+
+
+def _add_data_root(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-root", default=None, help="dataset root (default: $GRAPHFM_DATA or ./data)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="graphfm", description="Graph and multimodal foundation models.")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("pretrain", help="pretrain a model from a YAML config")
+    p.add_argument("--config", required=True, help="experiment YAML, e.g. configs/samgpt/cora.yaml")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set trainer.max_steps=50 (repeatable)")
+    p.add_argument("--out", required=True, help="run directory (checkpoint, logs, loss.png)")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/state/last.ckpt")
+    _add_data_root(p)
+
+    p = sub.add_parser("adapt", help="few-shot adaptation of a checkpoint to a target graph")
+    p.add_argument("--checkpoint", required=True, help="run directory written by pretrain")
+    p.add_argument("--target", required=True, help="dataset name or path to a .npz/.pt graph")
+    p.add_argument("--task", choices=("node", "graph"), default="node")
+    p.add_argument("--shots", type=int, default=1)
+    p.add_argument("--tasks", type=int, default=100)
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--out", required=True, help="result JSON file")
+    _add_data_root(p)
+
+    p = sub.add_parser("embed", help="write embeddings of a dataset as .npy (row i = node/graph i)")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--dataset", required=True, help="dataset name or path to a .npz/.pt graph")
+    p.add_argument("--level", choices=("node", "graph"), default="node")
+    p.add_argument("--out", required=True, help="output .npy file")
+    _add_data_root(p)
+
+    p = sub.add_parser("data", help="list or verify the datasets under the data root")
+    p.add_argument("action", choices=("list", "verify"))
+    _add_data_root(p)
+
+    p = sub.add_parser("demo", help="offline end-to-end demo on synthetic domains (about a minute)")
+    p.add_argument("--out", default="runs/demo", help="run directory (default: runs/demo)")
+    _add_data_root(p)
+
+    p = sub.add_parser("bench", help="run a benchmark and write NAME.json + NAME.md")
+    p.add_argument("name", help="benchmark name (samgpt, unigraph2, multimodal)")
+    p.add_argument("--out", default="results", help="output directory (default: results)")
+    p.add_argument("--quick", action="store_true", help="a small version, for smoke tests")
+    p.add_argument("--targets", nargs="+", default=None, help="restrict to these targets")
+    p.add_argument("--tasks", type=int, default=None, help="few-shot tasks per seed")
+    p.add_argument("--seeds", type=int, default=None, help="seeds")
+    _add_data_root(p)
+    return parser
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from graphfm.engine import pretrain
+
+    out = pretrain(args.config, args.out, data_root=args.data_root, overrides=args.set, resume=args.resume)
+    print(f"checkpoint written to {out}")
+    return 0
+
+
+def cmd_adapt(args: argparse.Namespace) -> int:
+    from graphfm.adapt import run_adaptation
+    from graphfm.io import write_json
+
+    result = run_adaptation(args.checkpoint, args.target, task=args.task, shots=args.shots, tasks=args.tasks,
+                            seeds=args.seeds, data_root=args.data_root)
+    write_json(args.out, result)
+    print(f"{result['target']} {result['task']} {result['shots']}-shot: "
+          f"{result['mean']:.2f} ± {result['std']:.2f} % over {result['n']} tasks -> {args.out}")
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from graphfm.embed import embed_to_file
+
+    shape = embed_to_file(args.checkpoint, args.dataset, args.out, level=args.level, data_root=args.data_root)
+    print(f"embeddings {shape[0]} x {shape[1]} written to {args.out}")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from graphfm.data import list_datasets
+    from graphfm.data.verify import verify_root
+
+    if args.action == "list":
+        rows = list_datasets(args.data_root)
+        width = max(len(r["name"]) for r in rows)
+        for r in rows:
+            state = "present" if r["present"] else "missing: " + ", ".join(map(str, r.get("missing", [])))[:80]
+            print(f"{r['name']:<{width}}  {r['kind']:<5}  {state}")
+        return 0
+    problems = verify_root(args.data_root)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"error: {len(problems)} problem(s) found", file=sys.stderr)
+        return 1
+    print("all raw files match the manifest")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from graphfm.bench.demo import run_demo
+
+    run_demo(Path(args.out), data_root=args.data_root)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from graphfm.bench import BENCHMARKS, load_benchmarks
+
+    load_benchmarks()
+    runner = BENCHMARKS.get(args.name)
+    options = {k: v for k, v in (("targets", args.targets), ("tasks", args.tasks), ("seeds", args.seeds))
+               if v is not None}
+    result = runner(Path(args.out), data_root=args.data_root, quick=args.quick, **options)
+    print(f"{len(result['rows'])} rows written to {Path(args.out) / (args.name + '.json')} and .md")
+    return 0
+
+
+COMMANDS = {"pretrain": cmd_pretrain, "adapt": cmd_adapt, "embed": cmd_embed, "data": cmd_data,
+            "demo": cmd_demo, "bench": cmd_bench}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except GraphFMError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
+        if args.debug:
+            raise
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"error: {type(exc).__name__}: {message} (run with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

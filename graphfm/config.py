@@ -1,0 +1,211 @@
+"""YAML experiment configs, validated on load.
+
+An experiment file has these top-level sections::
+
+    name: samgpt-cora          # free text, used in logs
+    seed: 0
+    data:      {name: <datamodule>, ...its keyword arguments}
+    model:     {name: <model>, ...its keyword arguments}
+    objective: {name: <objective>, ...its keyword arguments}
+    trainer:   {max_steps: 200, lr: 0.001, ...}   # see TrainerConfig
+
+Keyword arguments are checked against the component's ``__init__`` signature: an
+unknown key, or a value of the wrong type, is a :class:`ConfigError` that lists the
+valid keys.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+import yaml
+
+from graphfm.errors import ConfigError
+
+SECTIONS = ("name", "seed", "data", "model", "objective", "trainer")
+
+
+@dataclass
+class TrainerConfig:
+    """Options of the pretraining engine.
+
+    Args:
+        max_steps (int): Optimisation steps. (default: ``200``)
+        lr (float): AdamW learning rate. (default: ``1e-3``)
+        weight_decay (float): AdamW weight decay. (default: ``0.0``)
+        warmup_steps (int): Linear warm-up steps before cosine decay; ``0`` keeps the
+            learning rate constant. (default: ``0``)
+        grad_clip (float): Gradient-norm clipping, ``0`` disables. (default: ``1.0``)
+        precision (str): ``"auto"`` (bf16 autocast on CUDA, fp32 on CPU), ``"32"``,
+            ``"bf16-mixed"``. (default: ``"auto"``)
+        accelerator (str): Lightning accelerator. (default: ``"auto"``)
+        devices (Any): Lightning devices. (default: ``1``)
+        strategy (str): Lightning strategy (``"auto"``, ``"ddp"``, ``"fsdp"``). (default: ``"auto"``)
+        log_every (int): Log metrics every N steps. (default: ``10``)
+        ckpt_every (int): Save a resumable checkpoint every N steps, ``0`` only at the end.
+            (default: ``0``)
+        num_workers (int): DataLoader workers. (default: ``0``)
+        progress (bool): Show a progress bar. (default: ``True``)
+    """
+
+    max_steps: int = 200
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    grad_clip: float = 1.0
+    precision: str = "auto"
+    accelerator: str = "auto"
+    devices: Any = 1
+    strategy: str = "auto"
+    log_every: int = 10
+    ckpt_every: int = 0
+    num_workers: int = 0
+    progress: bool = True
+
+
+@dataclass
+class ExperimentConfig:
+    """A validated experiment file (see the module docstring)."""
+
+    data: Dict[str, Any]
+    model: Dict[str, Any]
+    objective: Dict[str, Any]
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    name: str = "experiment"
+    seed: int = 0
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = dataclasses.asdict(self)
+        return {k: out[k] for k in SECTIONS}
+
+
+# ----------------------------------------------------------------------------- files
+def load_yaml(path: Union[str, Path]) -> Dict[str, Any]:
+    """Read a YAML mapping, with clear errors for a missing or malformed file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' does not exist; pass a YAML file such as configs/samgpt/cora.yaml")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file '{path}' is not valid YAML: {exc}".replace("\n", " ")) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{path}' must hold a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def apply_overrides(cfg: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, Any]:
+    """Apply ``key.sub=value`` overrides (values parsed as YAML) to a nested dict."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' must look like key.subkey=value (e.g. trainer.max_steps=50)")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        node = cfg
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override '{item}': '{part}' is not a section")
+            node = child
+        node[parts[-1]] = value
+    return cfg
+
+
+def load_experiment(path: Union[str, Path], overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """Load, override and validate an experiment file."""
+    return experiment_from_dict(apply_overrides(load_yaml(path), overrides), where=str(path))
+
+
+def experiment_from_dict(cfg: Dict[str, Any], where: str = "config") -> ExperimentConfig:
+    unknown = sorted(set(cfg) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown section(s) {unknown}; valid sections: {', '.join(SECTIONS)}")
+    for section in ("data", "model", "objective"):
+        value = cfg.get(section)
+        if not isinstance(value, dict) or "name" not in value:
+            raise ConfigError(f"{where}: section '{section}' must be a mapping with a 'name' key")
+    trainer = build_dataclass(TrainerConfig, cfg.get("trainer") or {}, where=f"{where}: trainer")
+    return ExperimentConfig(
+        data=dict(cfg["data"]), model=dict(cfg["model"]), objective=dict(cfg["objective"]),
+        trainer=trainer, name=str(cfg.get("name", Path(where).stem)), seed=int(cfg.get("seed", 0)),
+    )
+
+
+# ----------------------------------------------------------------------------- checking
+def build_dataclass(cls: type, values: Dict[str, Any], where: str) -> Any:
+    """Instantiate dataclass ``cls`` from ``values``, checking keys and types."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(values).__name__}")
+    hints = typing.get_type_hints(cls)
+    valid = [f.name for f in dataclasses.fields(cls)]
+    _reject_unknown(values, valid, where)
+    for key, value in values.items():
+        _check_type(value, hints.get(key, Any), f"{where}.{key}")
+    return cls(**values)
+
+
+def check_kwargs(fn: Callable, kwargs: Dict[str, Any], where: str, skip: Sequence[str] = ()) -> None:
+    """Check ``kwargs`` against the signature of ``fn`` (a class or function).
+
+    Raises:
+        ConfigError: for an unknown key (listing the valid ones) or a wrong type.
+    """
+    target = fn.__init__ if inspect.isclass(fn) else fn
+    sig = inspect.signature(target)
+    params = {n: p for n, p in sig.parameters.items() if n != "self" and n not in skip
+              and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    if not any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
+        _reject_unknown(kwargs, list(params), where)
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # unresolvable annotations: check keys only
+        hints = {}
+    for key, value in kwargs.items():
+        if key in params:
+            _check_type(value, hints.get(key, Any), f"{where}.{key}")
+
+
+def _reject_unknown(values: Dict[str, Any], valid: List[str], where: str) -> None:
+    unknown = sorted(set(values) - set(valid))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys: {', '.join(valid)}")
+
+
+def _check_type(value: Any, hint: Any, where: str) -> None:
+    if not _matches(value, hint):
+        raise ConfigError(f"{where}: expected {_hint_name(hint)}, got {value!r} ({type(value).__name__})")
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    if hint is Any or hint is inspect.Parameter.empty:
+        return True
+    origin = typing.get_origin(hint)
+    if origin is Union:
+        return any(_matches(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin in (list, tuple, typing.Sequence, Sequence) or hint in (list, tuple):
+        return isinstance(value, (list, tuple))
+    if origin in (dict, typing.Mapping) or hint is dict:
+        return isinstance(value, dict)
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return True
+
+
+def _hint_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")

@@ -1,0 +1,5 @@
+"""Data modules the engine trains on, by name (``data: {name: ...}`` in a config)."""
+from graphfm.engine.datamodules.base import DATAMODULES, DataModule
+from graphfm.engine.datamodules import graph  # noqa: F401  (registers graph_domains)
+
+__all__ = ["DATAMODULES", "DataModule"]

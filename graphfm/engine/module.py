@@ -1,0 +1,57 @@
+"""The one LightningModule: trains any :class:`~graphfm.objectives.Objective`."""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict
+
+import lightning.pytorch as pl
+import torch
+
+from graphfm.config import TrainerConfig
+from graphfm.objectives.base import Objective, total_loss
+
+
+class PretrainModule(pl.LightningModule):
+    """Wrap an objective: sum its ``*_loss`` outputs, log everything, optimise with AdamW.
+
+    Args:
+        objective (Objective): The objective (it owns ``objective.model``).
+        trainer_config (TrainerConfig): Learning rate, warm-up, weight decay, logging.
+    """
+
+    def __init__(self, objective: Objective, trainer_config: TrainerConfig) -> None:
+        super().__init__()
+        self.objective = objective
+        self.cfg = trainer_config
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        outputs = self.objective(batch)
+        loss = total_loss(outputs)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"loss became {loss.item()} at step {self.global_step}; lower trainer.lr or check the data")
+        logged: Dict[str, torch.Tensor] = {"train/loss": loss.detach()}
+        for key, value in outputs.items():
+            if isinstance(value, torch.Tensor) and value.numel() == 1:
+                logged[f"train/{key}"] = value.detach().float()
+            elif isinstance(value, (int, float)):
+                logged[f"train/{key}"] = torch.tensor(float(value))
+        self.log_dict(logged, prog_bar=False, batch_size=1, on_step=True, on_epoch=False)
+        self.log("loss", loss.detach(), prog_bar=True, logger=False, batch_size=1)
+        return loss
+
+    def configure_optimizers(self) -> Any:
+        params = [p for p in self.objective.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        if self.cfg.warmup_steps <= 0:
+            return optimizer
+        warmup, total = self.cfg.warmup_steps, max(self.cfg.max_steps, self.cfg.warmup_steps + 1)
+
+        def schedule(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            progress = (step - warmup) / max(1, total - warmup)
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,167 @@
+"""``pretrain``: config -> data module -> model -> objective -> Lightning -> checkpoint."""
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Optional, Sequence, Tuple, Union
+
+import torch
+
+from graphfm.config import ExperimentConfig, check_kwargs, experiment_from_dict, load_experiment
+from graphfm.errors import CheckpointError, ConfigError
+from graphfm.io import write_yaml
+
+PathLike = Union[str, Path]
+
+
+def load_components() -> None:
+    """Import every package that registers models, objectives and data modules."""
+    import graphfm.engine.datamodules  # noqa: F401
+    import graphfm.models  # noqa: F401
+    import graphfm.objectives  # noqa: F401
+    import multimodal  # noqa: F401
+
+
+def build(cfg: ExperimentConfig, data_root: Optional[str] = None) -> Tuple[Any, Any]:
+    """Build ``(datamodule, objective)`` from a validated config; the data is set up."""
+    from graphfm.engine.datamodules.base import DATAMODULES
+    from graphfm.models.base import MODELS
+    from graphfm.objectives.base import OBJECTIVES
+
+    load_components()
+    dm_cls = DATAMODULES.get(cfg.data["name"])
+    dm_kwargs = {k: v for k, v in cfg.data.items() if k != "name"}
+    check_kwargs(dm_cls, dm_kwargs, "data", skip=("data_root",))
+    datamodule = dm_cls(**dm_kwargs, data_root=data_root)
+    datamodule.setup()
+
+    model_cls = MODELS.get(cfg.model["name"])
+    model_kwargs = {k: v for k, v in cfg.model.items() if k != "name"}
+    check_kwargs(model_cls, model_kwargs, "model")
+    model = model_cls.from_datamodule(datamodule, **model_kwargs)
+
+    obj_cls = OBJECTIVES.get(cfg.objective["name"])
+    obj_kwargs = {k: v for k, v in cfg.objective.items() if k != "name"}
+    check_kwargs(obj_cls, obj_kwargs, "objective", skip=("model",))
+    objective = obj_cls(model, **obj_kwargs)
+    return datamodule, objective
+
+
+def pretrain(config: Union[PathLike, ExperimentConfig, dict], out_dir: PathLike, data_root: Optional[str] = None,
+             overrides: Sequence[str] = (), resume: bool = False) -> Path:
+    """Pretrain the model a config describes and save it to ``out_dir``.
+
+    ``out_dir`` then holds ``config.yaml`` + ``model.safetensors`` (the checkpoint,
+    loadable with :meth:`PretrainedModel.from_pretrained`), ``experiment.yaml`` (the
+    resolved config), ``logs/metrics.csv``, ``loss.png`` and, when
+    ``trainer.ckpt_every > 0``, a resumable Lightning checkpoint in ``state/``.
+
+    Args:
+        config: A YAML path, a config dict, or an :class:`ExperimentConfig`.
+        out_dir: Run directory.
+        data_root: Data root (default: ``$GRAPHFM_DATA`` or ``./data``).
+        overrides: ``key.sub=value`` strings applied on top of the file.
+        resume: Continue from ``out_dir/state/last.ckpt``.
+    """
+    import lightning.pytorch as pl
+
+    from graphfm.engine.module import PretrainModule
+
+    cfg = _as_config(config, overrides)
+    out_dir = Path(out_dir)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule, objective = build(cfg, data_root)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_yaml(out_dir / "experiment.yaml", cfg.to_dict())
+
+    tcfg = cfg.trainer
+    cuda = torch.cuda.is_available() and tcfg.accelerator in ("auto", "gpu", "cuda")
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    precision = tcfg.precision if tcfg.precision != "auto" else ("bf16-mixed" if cuda else "32-true")
+    callbacks = []
+    ckpt_path = None
+    if tcfg.ckpt_every > 0 or resume:
+        from lightning.pytorch.callbacks import ModelCheckpoint
+
+        callbacks.append(ModelCheckpoint(dirpath=out_dir / "state", every_n_train_steps=max(tcfg.ckpt_every, 1)
+                                         if tcfg.ckpt_every > 0 else None, save_last=True, save_top_k=0))
+    if resume:
+        ckpt_path = out_dir / "state" / "last.ckpt"
+        if not ckpt_path.is_file():
+            raise CheckpointError(f"cannot resume: '{ckpt_path}' does not exist; run without --resume, or with "
+                                  "trainer.ckpt_every > 0 so that state/ is written")
+    _quiet_lightning()
+    trainer = pl.Trainer(
+        max_steps=tcfg.max_steps, max_epochs=-1, accelerator=tcfg.accelerator, devices=tcfg.devices,
+        strategy=tcfg.strategy, precision=precision, gradient_clip_val=tcfg.grad_clip or None,
+        log_every_n_steps=tcfg.log_every, enable_progress_bar=tcfg.progress, enable_model_summary=False,
+        logger=pl.loggers.CSVLogger(str(out_dir), name="", version="logs"), callbacks=callbacks,
+        enable_checkpointing=bool(callbacks), num_sanity_val_steps=0, limit_val_batches=0,
+        deterministic="warn" if not cuda else False, default_root_dir=str(out_dir),
+    )
+    module = PretrainModule(objective, tcfg)
+    trainer.fit(module, train_dataloaders=datamodule.train_dataloader(),
+                ckpt_path=str(ckpt_path) if ckpt_path else None)
+    if trainer.is_global_zero:
+        objective.model.cpu().save_pretrained(out_dir)
+        _plot_losses(out_dir / "logs" / "metrics.csv", out_dir / "loss.png")
+    return out_dir
+
+
+def _as_config(config: Union[PathLike, ExperimentConfig, dict], overrides: Sequence[str]) -> ExperimentConfig:
+    from graphfm.config import apply_overrides
+
+    if isinstance(config, ExperimentConfig):
+        if overrides:
+            return experiment_from_dict(apply_overrides(config.to_dict(), overrides))
+        return config
+    if isinstance(config, dict):
+        return experiment_from_dict(apply_overrides(dict(config), overrides))
+    return load_experiment(config, overrides)
+
+
+def _quiet_lightning() -> None:
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
+                 "lightning.fabric.utilities.seed", "lightning.pytorch.trainer.connectors.logger_connector"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*deterministic.*")
+    warnings.filterwarnings("ignore", message=".*IterableDataset.*__len__.*")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _plot_losses(csv_path: Path, png_path: Path) -> None:
+    """Plot every ``*loss*`` column of the CSV log against the step (PNG)."""
+    import csv
+
+    if not csv_path.is_file():
+        return
+    with open(csv_path) as fh:
+        rows = list(csv.DictReader(fh))
+    columns = [c for c in (rows[0].keys() if rows else []) if "loss" in c]
+    if not columns:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from graphfm.io import atomic_path
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for col in columns:
+        pts = [(int(r["step"]), float(r[col])) for r in rows if r.get(col) not in (None, "")]
+        if pts:
+            ax.plot(*zip(*pts), label=col.replace("train/", ""))
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize=7)
+    ax.set_title(png_path.parent.name)
+    fig.tight_layout()
+    with atomic_path(png_path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)

@@ -1,0 +1,174 @@
+"""Base class of every pretrained model: ``save_pretrained`` / ``from_pretrained``.
+
+A checkpoint directory holds:
+
+* ``config.yaml``: ``{"model": <registered name>, "kwargs": {...}}``: the constructor
+  arguments, enough to rebuild the model with no other input (feature-alignment
+  shapes included; their values are buffers in the weights);
+* ``model.safetensors``: the state dict (parameters and persistent buffers).
+
+Constructor arguments are captured automatically, so subclasses only need plain,
+YAML-serialisable ``__init__`` arguments and a ``@MODELS.register(name)`` decorator.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+from pathlib import Path
+from typing import Any, ClassVar, Dict, Union
+
+import torch
+from torch import nn
+
+from graphfm.errors import CheckpointError
+from graphfm.io import atomic_path, write_yaml
+from graphfm.registry import Registry
+
+MODELS = Registry("model")
+
+CONFIG_FILE = "config.yaml"
+WEIGHTS_FILE = "model.safetensors"
+
+
+class PretrainedModel(nn.Module):
+    """An ``nn.Module`` that can be saved to and rebuilt from a directory."""
+
+    model_name: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:
+            return
+        original = cls.__init__
+        signature = inspect.signature(original)
+
+        @functools.wraps(original)
+        def __init__(self, *args: Any, **kw: Any) -> None:
+            if "_init_kwargs" not in self.__dict__:
+                bound = signature.bind(self, *args, **kw)
+                bound.apply_defaults()
+                captured = {k: v for k, v in bound.arguments.items() if k != "self"}
+                object.__setattr__(self, "_init_kwargs", captured)
+            original(self, *args, **kw)
+
+        cls.__init__ = __init__
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_datamodule(cls, datamodule: Any, **kwargs: Any) -> "PretrainedModel":
+        """Build the model for the data a datamodule prepared.
+
+        The default fills constructor arguments missing from ``kwargs`` with the
+        same-named entries of ``datamodule.spec`` (e.g. ``in_dim``, ``domains``).
+        Models that must fit something on the data (feature alignment) override it.
+        """
+        params = inspect.signature(cls.__init__).parameters
+        spec = getattr(datamodule, "spec", {}) or {}
+        filled = {k: v for k, v in spec.items() if k in params and k not in kwargs}
+        return cls(**filled, **kwargs)
+
+    # ------------------------------------------------------------------ inference
+    def embed(self, data: Any) -> torch.Tensor:
+        """Node embeddings ``[N, D]`` of one graph (graph models implement this)."""
+        raise NotImplementedError(f"{type(self).__name__} does not embed graphs")
+
+    def embed_graphs(self, graphs: Any) -> torch.Tensor:
+        """Graph embeddings ``[G, D]``: mean of each graph's node embeddings by default."""
+        return torch.stack([self.embed(g).mean(dim=0) for g in graphs])
+
+    def embed_dataset(self, name: str, level: str = "node", data_root: Any = None) -> torch.Tensor:
+        """Embeddings of a registered dataset (or a user's file): row i = item i as loaded.
+
+        Args:
+            name (str): Dataset name or path (see :func:`graphfm.data.load_dataset`).
+            level (str): ``"node"`` or ``"graph"``. (default: ``"node"``)
+            data_root: Data root. (default: ``None``, i.e. ``$GRAPHFM_DATA`` or ``./data``)
+        """
+        from graphfm.data import load_dataset
+
+        data = load_dataset(name, root=data_root)
+        with torch.no_grad():
+            if level == "graph":
+                graphs = data if isinstance(data, list) else [data]
+                return self.embed_graphs(graphs)
+            if isinstance(data, list):
+                return torch.cat([self.embed(g) for g in data])
+            return self.embed(data)
+
+    @property
+    def init_kwargs(self) -> Dict[str, Any]:
+        return dict(self.__dict__.get("_init_kwargs", {}))
+
+    # ------------------------------------------------------------------ persistence
+    def save_pretrained(self, directory: Union[str, Path]) -> Path:
+        """Write ``model.safetensors`` then ``config.yaml`` into ``directory``.
+
+        Each file is written to a temporary name and renamed, so a crash never
+        leaves a half-written file; other files in ``directory`` are left alone.
+        """
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        state = {k: v.detach().cpu().contiguous().clone() for k, v in self.state_dict().items()}
+        with atomic_path(directory / WEIGHTS_FILE) as tmp:
+            save_file(state, str(tmp))
+        write_yaml(directory / CONFIG_FILE, {"model": self.model_name, "kwargs": _plain(self.init_kwargs)})
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: Union[str, Path], map_location: str = "cpu") -> "PretrainedModel":
+        """Rebuild a model saved by :meth:`save_pretrained`.
+
+        Called on :class:`PretrainedModel` itself, the registered class named in
+        ``config.yaml`` is used; called on a subclass, the names must agree.
+        """
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        config = read_model_config(directory)
+        target = MODELS.get(config["model"])
+        if cls is not PretrainedModel and not issubclass(target, cls):
+            raise CheckpointError(f"checkpoint '{directory}' holds a '{config['model']}' model, not a {cls.__name__}")
+        model = target(**config.get("kwargs", {}))
+        try:
+            state = load_file(str(directory / WEIGHTS_FILE), device=map_location)
+            model.load_state_dict(state, strict=True)
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise CheckpointError(
+                f"weights in '{directory / WEIGHTS_FILE}' do not load into the model its config describes "
+                f"({str(exc).splitlines()[0]}); re-run pretraining to rebuild the checkpoint") from None
+        return model.eval()
+
+
+def read_model_config(directory: Union[str, Path]) -> Dict[str, Any]:
+    """Read and check ``config.yaml`` of a checkpoint directory."""
+    import yaml
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"checkpoint directory '{directory}' does not exist; pass the --out folder of "
+                              "'graphfm pretrain' (or 'graphfm demo')")
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        if not (directory / name).is_file():
+            raise CheckpointError(f"checkpoint directory '{directory}' has no {name}; it is incomplete, "
+                                  "re-run pretraining")
+    try:
+        config = yaml.safe_load((directory / CONFIG_FILE).read_text())
+    except yaml.YAMLError as exc:
+        raise CheckpointError(f"'{directory / CONFIG_FILE}' is not valid YAML ({exc})") from None
+    if not isinstance(config, dict) or "model" not in config:
+        raise CheckpointError(f"'{directory / CONFIG_FILE}' does not name a model; it was not written by graphfm")
+    return config
+
+
+def _plain(value: Any) -> Any:
+    """Make constructor arguments YAML-safe (tuples -> lists, tensors -> lists)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()
+    return value
