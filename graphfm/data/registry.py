@@ -1,0 +1,209 @@
+"""The dataset registry: names -> specs -> validated PyG ``Data``.
+
+Every dataset graphfm knows is a :class:`DatasetSpec` in :data:`DATASETS`: its name,
+whether it is a node-level graph or a set of graphs, the raw files it needs (relative
+to the data root, in a layout that mirrors the shared offline copy, e.g.
+``planetoid/Cora/raw/ind.cora.x``) and where those files come from.
+
+Example::
+
+    from graphfm.data import load_dataset, list_datasets
+
+    cora = load_dataset("Cora")                 # Data(x=[2708, 1433], ...)
+    mutag = load_dataset("MUTAG")               # list of 188 Data, each y=[1]
+    syn = load_dataset("synthetic-3")           # a built-in SBM domain
+    mine = load_dataset("path/to/graph.npz")    # a user's own graph
+    [d for d in list_datasets() if not d["present"]]
+
+The data root is the ``root`` argument, else ``$GRAPHFM_DATA``, else ``./data``.
+Nothing is ever downloaded: a missing raw file is a :class:`~graphfm.errors.DataError`
+naming the file, the folder it belongs in and where to get it.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+
+import torch
+from torch_geometric.data import Data
+from torch_geometric.utils import to_undirected
+
+from graphfm.data.graphset import GraphSet
+from graphfm.errors import DataError
+from graphfm.registry import Registry
+
+DataOrList = Union[Data, List[Data]]
+PathLike = Union[str, "os.PathLike[str]"]
+
+DATASETS = Registry("dataset")
+
+ENV_VAR = "GRAPHFM_DATA"
+_SYNTHETIC = re.compile(r"^synthetic-(large-)?(\d+)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What graphfm needs to know to load one dataset.
+
+    Args:
+        name (str): Canonical name (``"Cora"``).
+        kind (str): ``"node"`` (one graph, node labels) or ``"graph"`` (a list of
+            graphs, one label each).
+        domain (str): The feature space the graphs live in; graphs sharing a domain
+            share feature columns (feature alignment is fitted per domain).
+        area (str): Topical area, for humans (``"citation"``, ``"molecules"``, ...).
+        folder (str): Folder of the raw files relative to the data root.
+        files (tuple[str, ...]): Raw file names inside :obj:`folder`.
+        source (str): Where the raw files come from.
+        loader (callable): ``loader(root: Path, spec) -> Data | GraphSet`` (a graph
+            set is returned collated and split into ``list[Data]`` after checks).
+        num_classes (int): Number of classes of ``y``.
+        note (str): How features are built, when not read verbatim. (default: ``""``)
+    """
+
+    name: str
+    kind: str
+    domain: str
+    area: str
+    folder: str
+    files: Tuple[str, ...]
+    source: str
+    loader: Callable[[Path, "DatasetSpec"], Union[Data, GraphSet]] = field(repr=False)
+    num_classes: int
+    note: str = ""
+
+    def raw_paths(self, root: Path) -> List[Path]:
+        return [root / self.folder / f for f in self.files]
+
+    def missing(self, root: Path) -> List[str]:
+        """Raw files (relative to ``root``) that are not present."""
+        return [f"{self.folder}/{f}" for f in self.files if not (root / self.folder / f).is_file()]
+
+    def check_files(self, root: Path) -> None:
+        """Raise :class:`DataError` if any raw file is missing (never download)."""
+        missing = self.missing(root)
+        if missing:
+            raise DataError(
+                f"dataset '{self.name}': raw file '{missing[0]}' is missing"
+                f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''} under data root "
+                f"'{root}'. Put the files {', '.join(self.files)} into '{root / self.folder}'; "
+                f"they come from {self.source}. graphfm never downloads: copy them from an "
+                f"offline mirror (e.g. ../shared/datasets) or set --data-root / ${ENV_VAR}."
+            )
+
+
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    """Add ``spec`` to :data:`DATASETS` under its name."""
+    return DATASETS.register(spec.name)(spec)
+
+
+def resolve_root(root: Optional[PathLike] = None) -> Path:
+    """The data root: ``root`` if given, else ``$GRAPHFM_DATA``, else ``./data``."""
+    if root is None or str(root) == "":
+        root = os.environ.get(ENV_VAR) or "data"
+    return Path(root).expanduser().resolve()
+
+
+def is_user_file(name: PathLike) -> bool:
+    """Whether ``name`` refers to a user's graph file rather than a registered name."""
+    return str(name).lower().endswith((".npz", ".pt"))
+
+
+def load_dataset(name: PathLike, root: Optional[PathLike] = None) -> DataOrList:
+    """Load a registered dataset, a ``synthetic-<k>`` domain or a user's file.
+
+    Every returned graph has ``x`` float32 ``[N, F]``, ``edge_index`` long
+    ``[2, E]`` (undirected and coalesced), ``y`` long (``[N]`` for node sets,
+    ``[1]`` per graph for graph sets), ``domain`` and ``name`` strings, and passes
+    :func:`~graphfm.data.validate.validate_graph`. Graph sets are returned as a
+    plain ``list[Data]``.
+
+    Args:
+        name (str or path): A name from :func:`list_datasets` (case-insensitive,
+            ``-`` equals ``_``), ``synthetic-<k>``, ``synthetic-large-<num_nodes>``,
+            or a path to a ``.npz`` / ``.pt`` file (see :mod:`graphfm.data.user`).
+        root (str or path, optional): Data root. (default: ``$GRAPHFM_DATA`` or ``./data``)
+
+    Raises:
+        DataError: unknown name, missing or corrupt raw file, or invalid graph.
+    """
+    from graphfm.data.validate import validate_dataset
+
+    text = str(name)
+    if is_user_file(text):
+        from graphfm.data.user import load_user_file
+
+        data = load_user_file(text)
+        data = [_finalise(g) for g in data] if isinstance(data, list) else _finalise(data)
+        return validate_dataset(data, text)
+    match = _SYNTHETIC.match(text)
+    if match:
+        from graphfm.data.synthetic import large_sbm, synthetic_domain
+
+        k = int(match.group(2))
+        data = large_sbm(k) if match.group(1) else synthetic_domain(k)
+        return validate_dataset(_finalise(data), text)
+    spec = get_spec(text)
+    root_path = resolve_root(root)
+    spec.check_files(root_path)
+    data = spec.loader(root_path, spec)
+    if isinstance(data, GraphSet):
+        data.validate(spec.name, spec.num_classes).make_undirected()
+        return data.to_list(domain=spec.domain, name=spec.name)
+    data.domain, data.name = spec.domain, spec.name
+    return validate_dataset(_finalise(data), spec.name, num_classes=spec.num_classes)
+
+
+def get_spec(name: str) -> DatasetSpec:
+    """The :class:`DatasetSpec` registered as ``name`` (a :class:`DataError` if none)."""
+    _ensure_registered()
+    if name not in DATASETS:
+        valid = ", ".join(s["name"] for s in list_datasets(check=False))
+        raise DataError(
+            f"unknown dataset '{name}'; valid names: {valid}, synthetic-<k>, "
+            "synthetic-large-<num_nodes>, or a path to a .npz/.pt file"
+        )
+    return DATASETS.get(name)
+
+
+def list_datasets(root: Optional[PathLike] = None, check: bool = True) -> List[Dict[str, Any]]:
+    """Every registered dataset and whether its raw files are present under ``root``.
+
+    Returns:
+        list[dict]: one dict per dataset with ``name``, ``kind``, ``domain``, ``area``,
+        ``folder``, ``source``, ``note``, ``present`` (bool) and ``missing`` (list of
+        raw files relative to the root). Synthetic domains are not listed (they need
+        no files).
+    """
+    _ensure_registered()
+    root_path = resolve_root(root)
+    rows = []
+    for key in DATASETS.names():
+        spec: DatasetSpec = DATASETS.get(key)
+        missing = spec.missing(root_path) if check else []
+        rows.append(dict(name=spec.name, kind=spec.kind, domain=spec.domain, area=spec.area,
+                         folder=spec.folder, source=spec.source, note=spec.note,
+                         present=not missing, missing=missing))
+    return sorted(rows, key=lambda r: (r["kind"] != "node", r["name"].lower()))
+
+
+def _finalise(data: Data) -> Data:
+    """Cast to the contract dtypes and make ``edge_index`` undirected + coalesced."""
+    x, y = getattr(data, "x", None), getattr(data, "y", None)
+    if isinstance(x, torch.Tensor) and x.dtype != torch.float32 and not x.is_complex():
+        data.x = x.float()
+    if isinstance(y, torch.Tensor) and y.dtype in (torch.int8, torch.int16, torch.int32, torch.uint8):
+        data.y = y.long()
+    ei = data.edge_index
+    if (isinstance(ei, torch.Tensor) and ei.dtype == torch.long and ei.dim() == 2 and ei.size(0) == 2
+            and ei.numel() > 0 and int(ei.min()) >= 0 and int(ei.max()) < data.num_nodes):
+        data.edge_index = to_undirected(ei, num_nodes=data.num_nodes)
+    return data  # invalid edges are left as given, for validate_graph to report
+
+
+def _ensure_registered() -> None:
+    """Import the loader modules, whose import registers their specs."""
+    import graphfm.data.loaders  # noqa: F401

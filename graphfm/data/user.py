@@ -1,0 +1,116 @@
+"""A user's own graph, given as a file path wherever a dataset name is accepted.
+
+Two formats:
+
+* ``.npz`` (``numpy.savez``): ``edge_index`` int ``[2, E]``, ``x`` ``[N, F]`` and
+  optionally ``y`` int ``[N]`` (``-1`` = unlabelled) and ``num_nodes``;
+* ``.pt`` (``torch.save``): a PyG ``Data`` **or** a plain ``dict`` with the same keys,
+  read with ``torch.load(weights_only=True)`` (PyG's ``Data`` storage classes are
+  allow-listed for that call only). Extra ``Data`` attributes (e.g. ``text``) are kept.
+  A ``list`` of them is a graph set (graph classification): each needs ``y`` of one
+  entry, and the result is a ``list[Data]``.
+
+A graph without ``x`` gets the structural features of
+:func:`graphfm.data.structural.structural_features`. The domain name is the file
+name without its extension. Edges are made undirected and coalesced, then the graph
+is validated like every other dataset.
+
+Example::
+
+    np.savez("g.npz", edge_index=ei.numpy(), x=x.numpy(), y=y.numpy())
+    data = graphfm.data.load_dataset("g.npz")
+"""
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any, Dict, List, Union
+
+import numpy as np
+import torch
+from torch_geometric.data import Data
+
+from graphfm.data.structural import structural_features
+from graphfm.errors import DataError
+
+_HELP = ("expected a .npz with edge_index [2, E], x [N, F] and optional y [N], or a .pt "
+         "holding a torch_geometric Data or a dict with those keys")
+
+
+def load_user_file(path: str) -> Union[Data, List[Data]]:
+    """Read a user's ``.npz`` / ``.pt`` graph or graph set (see the module docstring)."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise DataError(f"graph file '{p}' does not exist; {_HELP}")
+    obj = _read_npz(p) if p.suffix.lower() == ".npz" else _read_pt(p)
+    graphs = [_to_data(_fields(o, p), p) for o in obj] if isinstance(obj, list) else [_to_data(obj, p)]
+    for g in graphs:
+        g.domain = g.name = p.stem
+    return graphs if isinstance(obj, list) else graphs[0]
+
+
+def _read_npz(path: Path) -> Dict[str, Any]:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise DataError(f"cannot read '{path}' as .npz ({type(exc).__name__}: {exc}); the file is "
+                        f"corrupt or not a numpy archive; {_HELP}") from exc
+
+
+def _read_pt(path: Path) -> Union[Dict[str, Any], List[Any]]:
+    from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
+    from torch_geometric.data.storage import GlobalStorage
+
+    try:
+        with torch.serialization.safe_globals([DataEdgeAttr, DataTensorAttr, GlobalStorage]):
+            obj = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as exc:  # torch raises many types for bad files
+        raise DataError(f"cannot read '{path}' with torch.load(weights_only=True) "
+                        f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); {_HELP}") from exc
+    if isinstance(obj, (list, tuple)) and obj:
+        return list(obj)
+    return _fields(obj, path)
+
+
+def _fields(obj: Any, path: Path) -> Dict[str, Any]:
+    if isinstance(obj, Data):
+        return obj.to_dict()
+    if isinstance(obj, dict):
+        return dict(obj)
+    raise DataError(f"'{path}' holds a {type(obj).__name__}; {_HELP} (or a list of them)")
+
+
+def _tensor(value: Any, key: str, path: Path) -> torch.Tensor:
+    try:
+        return torch.as_tensor(np.asarray(value)) if not isinstance(value, torch.Tensor) else value
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"'{path}': '{key}' is not an array ({exc}); {_HELP}") from exc
+
+
+def _to_data(fields: Dict[str, Any], path: Path) -> Data:
+    if "edge_index" not in fields:
+        raise DataError(f"'{path}' has no 'edge_index' (keys: {sorted(fields)}); {_HELP}")
+    edge_index = _tensor(fields.pop("edge_index"), "edge_index", path)
+    if edge_index.dtype in (torch.int8, torch.int16, torch.int32, torch.uint8):
+        edge_index = edge_index.long()
+    x = fields.pop("x", None)
+    y = fields.pop("y", None)
+    num_nodes = fields.pop("num_nodes", None)
+    data = Data(edge_index=edge_index)
+    if x is not None:
+        x = _tensor(x, "x", path)
+        data.x = x.float() if x.dtype != torch.float32 and x.dim() == 2 else x
+    else:
+        if edge_index.dtype != torch.long or (edge_index.numel() and int(edge_index.min()) < 0):
+            raise DataError(f"'{path}': edge_index must hold non-negative integers; {_HELP}")
+        n = int(edge_index.max()) + 1 if edge_index.numel() else 0
+        n = int(num_nodes) if num_nodes is not None else n
+        both = torch.cat([edge_index, edge_index.flip(0)], dim=1)
+        data.x = structural_features(both, n)
+    if y is not None:
+        data.y = _tensor(y, "y", path)
+    for key, value in fields.items():
+        if not key.startswith("_"):
+            data[key] = value
+    return data

@@ -1,0 +1,120 @@
+"""Checks every graph passes before it reaches a model.
+
+Each problem is a :class:`~graphfm.errors.DataError` that names the graph, says how
+many entries are wrong and gives the first offending index. Labels may be ``-1``,
+which means *unlabelled* (e.g. a node without a target row); any other negative
+label, or one ``>= num_classes``, is an error.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Union
+
+import torch
+from torch_geometric.data import Data
+
+from graphfm.data.graphset import GraphSet
+from graphfm.errors import DataError
+
+UNLABELLED = -1
+
+
+def _first(mask: torch.Tensor) -> int:
+    return int(mask.nonzero()[0, 0])
+
+
+def _check_edges(data: Data, name: str) -> None:
+    ei = data.edge_index
+    if ei is None:
+        raise DataError(f"graph '{name}' has no edge_index; give one of shape [2, E] (may be empty)")
+    if not isinstance(ei, torch.Tensor) or ei.dim() != 2 or ei.size(0) != 2:
+        shape = tuple(ei.shape) if isinstance(ei, torch.Tensor) else type(ei).__name__
+        raise DataError(f"graph '{name}': edge_index must have shape [2, E], got {shape}")
+    if ei.dtype.is_floating_point or ei.dtype == torch.bool or ei.is_complex():
+        raise DataError(f"graph '{name}': edge_index must hold integers, got dtype {ei.dtype}; "
+                        "convert it with edge_index.long()")
+    if ei.dtype != torch.long:
+        raise DataError(f"graph '{name}': edge_index must be int64 (long), got {ei.dtype}")
+    n = data.num_nodes
+    neg = (ei < 0).any(0)
+    if neg.any():
+        raise DataError(f"graph '{name}': {int(neg.sum())} edges have negative node indices "
+                        f"(first: edge {_first(neg)}, {ei[:, _first(neg)].tolist()})")
+    big = (ei >= n).any(0)
+    if big.any():
+        i = _first(big)
+        raise DataError(f"graph '{name}': {int(big.sum())} edges point outside the {n} nodes "
+                        f"(first: edge {i}, {ei[:, i].tolist()}); node indices must be in [0, {n})")
+
+
+def _check_features(data: Data, name: str) -> None:
+    x = data.x
+    if x is None:
+        raise DataError(f"graph '{name}' has no node features x; give x of shape [N, F]")
+    if not isinstance(x, torch.Tensor) or x.dim() != 2:
+        raise DataError(f"graph '{name}': x must be a 2-D tensor [N, F], got "
+                        f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    if x.dtype != torch.float32:
+        raise DataError(f"graph '{name}': x must be float32, got {x.dtype}")
+    bad = ~torch.isfinite(x)
+    if bad.any():
+        rows = bad.any(1)
+        raise DataError(f"graph '{name}': {int(bad.sum())} feature values are NaN or Inf in "
+                        f"{int(rows.sum())} nodes (first: node {_first(rows)}); clean or impute them")
+
+
+def _check_labels(data: Data, name: str, num_classes: Optional[int], level: str) -> None:
+    y = getattr(data, "y", None)
+    if y is None:
+        return
+    if not isinstance(y, torch.Tensor) or y.dtype != torch.long:
+        raise DataError(f"graph '{name}': labels y must be an int64 tensor, got "
+                        f"{y.dtype if isinstance(y, torch.Tensor) else type(y).__name__}")
+    y = y.view(-1)
+    expected = data.num_nodes if level == "node" else 1
+    if y.numel() != expected:
+        raise DataError(f"graph '{name}': y has {y.numel()} entries but {expected} are expected "
+                        f"({'one per node' if level == 'node' else 'one per graph'})")
+    bad = y < UNLABELLED
+    if num_classes is not None:
+        bad |= y >= num_classes
+    if bad.any():
+        i = _first(bad)
+        limit = f"[0, {num_classes})" if num_classes is not None else "non-negative"
+        raise DataError(f"graph '{name}': {int(bad.sum())} labels are out of range (first: "
+                        f"index {i}, label {int(y[i])}); labels must be {limit}, or -1 for unlabelled")
+
+
+def validate_graph(data: Data, name: str = "graph", num_classes: Optional[int] = None,
+                   level: str = "node") -> Data:
+    """Check one graph; return it unchanged.
+
+    Args:
+        data (Data): The graph.
+        name (str): Used in error messages. (default: ``"graph"``)
+        num_classes (int, optional): Labels must be ``< num_classes``. (default: ``None``)
+        level (str): ``"node"`` (``y`` has one entry per node) or ``"graph"`` (one).
+            (default: ``"node"``)
+
+    Raises:
+        DataError: non-integer / negative / out-of-range edges, NaN or Inf features,
+            out-of-range labels.
+    """
+    if not isinstance(data, Data):
+        raise DataError(f"'{name}' is a {type(data).__name__}, not a torch_geometric Data")
+    _check_features(data, name)
+    if data.x.size(0) != data.num_nodes:
+        raise DataError(f"graph '{name}': x has {data.x.size(0)} rows but num_nodes is {data.num_nodes}")
+    _check_edges(data, name)
+    _check_labels(data, name, num_classes, level)
+    return data
+
+
+def validate_dataset(data: Union[Data, Sequence[Data]], name: str,
+                     num_classes: Optional[int] = None) -> Union[Data, List[Data]]:
+    """Validate a graph, or every graph of a set (one label each) and that they share
+    the feature dim; return it unchanged."""
+    if isinstance(data, Data):
+        return validate_graph(data, name, num_classes, "node")
+    graphs = list(data)
+    GraphSet.from_list(graphs, name).validate(name, num_classes)
+    return graphs

@@ -1,0 +1,90 @@
+"""FeatureAligner: shapes, determinism, state round trip, small inputs, errors."""
+import pytest
+import torch
+
+from graphfm.data import FeatureAligner, load_dataset
+from graphfm.data import align as align_mod
+from graphfm.errors import DataError
+
+
+def _low_rank(n, f, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 8, generator=gen) @ torch.randn(8, f, generator=gen) * 3 + \
+        0.1 * torch.randn(n, f, generator=gen) + 5.0
+
+
+def test_shapes_centring_and_scale():
+    x = _low_rank(400, 300)
+    z = FeatureAligner(dim=50).fit_transform("a", x)
+    assert z.shape == (400, 50)
+    assert torch.allclose(z.mean(0), torch.zeros(50), atol=1e-4)
+    assert z.var(0, unbiased=False).mean().item() == pytest.approx(1.0, abs=1e-3)
+    assert z.var(0)[0] > z.var(0)[-1]  # relative variances kept (no whitening)
+    zw = FeatureAligner(dim=50, whiten=True).fit_transform("a", x)
+    assert torch.allclose(zw.var(0, unbiased=False), torch.ones(50), atol=1e-3)
+
+
+def test_deterministic_and_sign_fixed():
+    x = _low_rank(600, 400)  # randomised SVD path
+    z1 = FeatureAligner(dim=20).fit_transform("a", x)
+    z2 = FeatureAligner(dim=20).fit_transform("a", x)
+    assert torch.equal(z1, z2)
+    comps = FeatureAligner(dim=20).fit("a", x).projections["a"].components
+    assert (comps.gather(0, comps.abs().argmax(0, keepdim=True)) > 0).all()
+
+
+def test_randomised_matches_exact_subspace():
+    x = _low_rank(600, 400)
+    mean = x.mean(0)
+    exact = align_mod._svd_vh(x - mean)[:8].T
+    approx = align_mod._randomised(x, mean, 8, seed=0, niter=6)
+    assert torch.linalg.svdvals(exact.T @ approx).min() > 0.999
+
+
+def test_state_roundtrip_transforms_identically():
+    x = _low_rank(300, 120)
+    fitted = FeatureAligner(dim=16).fit("src.v1", x)
+    rebuilt = FeatureAligner(dim=16, domain_dims=fitted.domain_dims)
+    assert not rebuilt.is_fitted("src.v1")
+    rebuilt.load_state_dict(fitted.state_dict())  # strict
+    assert rebuilt.is_fitted("src.v1")
+    assert torch.equal(rebuilt.transform(x, "src.v1"), fitted.transform(x, "src.v1"))
+    assert set(fitted.tensors()) == {f"src_v1.{k}" for k in ("mean", "components", "scale", "fitted")}
+    sub = x[:17]  # a new graph of a fitted domain uses the stored projection
+    assert torch.allclose(fitted.transform(sub, "src.v1"), fitted.transform(x, "src.v1")[:17], atol=1e-5)
+
+
+def test_few_features_and_few_nodes_are_zero_padded():
+    z = FeatureAligner(dim=50).fit_transform("small", _low_rank(100, 7))
+    assert z.shape == (100, 50) and torch.count_nonzero(z[:, 7:]) == 0
+    z = FeatureAligner(dim=50).fit_transform("tiny", _low_rank(10, 80))
+    assert z.shape == (10, 50) and torch.count_nonzero(z[:, 10:]) == 0
+    assert torch.isfinite(FeatureAligner(dim=4).fit_transform("one", torch.ones(1, 3))).all()
+
+
+def test_unseen_target_is_aligned_on_the_fly_without_storing():
+    aligner = FeatureAligner(dim=12).fit("src", _low_rank(200, 60))
+    target = _low_rank(150, 33, seed=1)
+    z = aligner.transform(target, "target")
+    assert z.shape == (150, 12) and "target" not in aligner.domain_dims
+    assert torch.equal(z, FeatureAligner(dim=12).fit_transform("t", target))
+
+
+def test_clear_errors():
+    aligner = FeatureAligner(dim=8).fit("a", _low_rank(50, 20))
+    with pytest.raises(DataError, match="fitted on 20 features"):
+        aligner.transform(torch.randn(5, 21), "a")
+    with pytest.raises(DataError, match="allocated for 20 features"):
+        aligner.fit("a", torch.randn(5, 21))
+    with pytest.raises(DataError, match="at least one node"):
+        aligner.transform(torch.zeros(0, 4))
+    with pytest.raises(DataError, match="NaN"):
+        aligner.transform(torch.full((3, 3), float("nan")))
+
+
+def test_real_domains(data_root):
+    aligner = FeatureAligner(dim=50)
+    for name in ("Cora", "LastFMAsia"):
+        z = aligner.fit_transform(name, load_dataset(name, data_root).x)
+        assert z.shape[1] == 50 and torch.isfinite(z).all()
+    assert aligner.domain_dims == {"Cora": 1433, "LastFMAsia": 11}
