@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import List, Optional
 
@@ -140,6 +141,7 @@ COMMANDS = {"pretrain": cmd_pretrain, "adapt": cmd_adapt, "embed": cmd_embed, "d
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.* is deprecated")
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
