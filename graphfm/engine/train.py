@@ -67,6 +67,7 @@ def pretrain(config: Union[PathLike, ExperimentConfig, dict], out_dir: PathLike,
     """
     import lightning.pytorch as pl
 
+    from graphfm.engine.callbacks import StepProgressBar
     from graphfm.engine.module import PretrainModule
 
     cfg = _as_config(config, overrides)
@@ -82,7 +83,7 @@ def pretrain(config: Union[PathLike, ExperimentConfig, dict], out_dir: PathLike,
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     precision = tcfg.precision if tcfg.precision != "auto" else ("bf16-mixed" if cuda else "32-true")
-    callbacks = []
+    callbacks: list = []
     ckpt_path = None
     if tcfg.ckpt_every > 0 or resume:
         from lightning.pytorch.callbacks import ModelCheckpoint
@@ -99,7 +100,8 @@ def pretrain(config: Union[PathLike, ExperimentConfig, dict], out_dir: PathLike,
         max_steps=tcfg.max_steps, max_epochs=-1, accelerator=tcfg.accelerator, devices=tcfg.devices,
         strategy=tcfg.strategy, precision=precision, gradient_clip_val=tcfg.grad_clip or None,
         log_every_n_steps=tcfg.log_every, enable_progress_bar=tcfg.progress, enable_model_summary=False,
-        logger=pl.loggers.CSVLogger(str(out_dir), name="", version="logs"), callbacks=callbacks,
+        logger=pl.loggers.CSVLogger(str(out_dir), name="", version="logs"),
+        callbacks=callbacks + ([StepProgressBar()] if tcfg.progress else []),
         enable_checkpointing=bool(callbacks), num_sanity_val_steps=0, limit_val_batches=0,
         deterministic="warn" if not cuda else False, default_root_dir=str(out_dir),
     )
@@ -131,6 +133,7 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*deterministic.*")
     warnings.filterwarnings("ignore", message=".*IterableDataset.*__len__.*")
+    warnings.filterwarnings("ignore", message=".*treespec, LeafSpec.*")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
