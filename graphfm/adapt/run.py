@@ -1,0 +1,146 @@
+"""The few-shot protocol end to end: load a checkpoint and a target, sample tasks, score.
+
+``graphfm adapt`` calls :func:`run_adaptation`; benchmarks call :func:`adapt_model`
+and the baselines in :mod:`graphfm.adapt.baselines`.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+
+from graphfm.adapt.baselines import frozen_embeddings_accuracy
+from graphfm.adapt.fewshot import sample_tasks
+from graphfm.adapt.samgpt import PromptConfig, PromptTuner
+from graphfm.errors import ConfigError, DataError
+
+__all__ = ["run_adaptation", "adapt_model", "load_target", "summarise"]
+
+METHODS = ("auto", "prompt", "frozen")
+
+
+def load_target(target: Any, data_root: Optional[str] = None) -> Tuple[Any, Optional[Tensor], Tensor]:
+    """Load a target by name/path (or take a ``Data``); return ``(graph, graph_ptr, labels)``.
+
+    A node-level graph gives ``graph_ptr=None`` and node labels; a graph set (list of
+    ``Data``) is batched into one disjoint graph with ``graph_ptr`` and graph labels.
+    """
+    from torch_geometric.data import Batch, Data
+
+    from graphfm.data import load_dataset, validate_graph
+
+    data = load_dataset(str(target), root=data_root) if isinstance(target, (str, Path)) else target
+    if isinstance(data, list):
+        if not data or any(getattr(g, "y", None) is None for g in data):
+            raise DataError(f"target '{target}' is a graph set without a label per graph; few-shot graph "
+                            "classification needs data.y on every graph")
+        labels = torch.cat([g.y.view(-1)[:1] for g in data]).long()
+        batch = Batch.from_data_list([Data(x=g.x, edge_index=g.edge_index, num_nodes=g.num_nodes) for g in data])
+        batch.domain = str(getattr(data[0], "domain", target))
+        return batch, batch.ptr, labels
+    validate_graph(data)
+    y = getattr(data, "y", None)
+    if y is None or y.numel() != data.num_nodes:
+        raise DataError(f"target '{target}' has no node labels (data.y of shape [N]); few-shot evaluation needs "
+                        "labels (use -1 for unlabelled nodes)")
+    return data, None, y.long()
+
+
+def adapt_model(model: Any, data: Any, labels: Tensor, task: str = "node", shots: int = 1, tasks: int = 100,
+                seeds: int = 5, method: str = "auto", ego_hops: int = 1, max_query: int = 1000,
+                graph_ptr: Optional[Tensor] = None, config: Optional[PromptConfig] = None,
+                progress: bool = False) -> Dict[str, Any]:
+    """Score ``model`` on ``seeds x tasks`` few-shot tasks of ``data``.
+
+    Args:
+        model: A :class:`~graphfm.models.PretrainedModel`; SAMGPT models are prompt-tuned
+            (``method="prompt"``), others classified by prototypes of ``model.embed``.
+        data: Target graph (batched graph set when ``graph_ptr`` is given).
+        labels (Tensor): Labels of the items (nodes, or graphs of a set).
+        task (str): ``"node"`` or ``"graph"``. (default: ``"node"``)
+        shots (int): Support items per class. (default: ``1``)
+        tasks (int): Tasks per seed. (default: ``100``)
+        seeds (int): Seeds ``0..seeds-1``, each drawing its own tasks. (default: ``5``)
+        method (str): ``"auto"``, ``"prompt"`` or ``"frozen"``. (default: ``"auto"``)
+        ego_hops (int): Ego-network radius of graph items. (default: ``1``)
+        max_query (int): Most queries per task. (default: ``1000``)
+        graph_ptr (Tensor, optional): Graph offsets of a batched graph set.
+        config (PromptConfig, optional): Prompt-tuning options.
+        progress (bool): Show a progress bar over seeds. (default: ``False``)
+
+    Returns:
+        dict: ``mean``, ``std``, ``n``, ``seconds``, ``accuracies`` (percent, seed-major).
+    """
+    if method not in METHODS:
+        raise ConfigError(f"adaptation method '{method}' is unknown; valid: {', '.join(METHODS)}")
+    if task not in ("node", "graph"):
+        raise ConfigError(f"task must be 'node' or 'graph', got '{task}'")
+    if graph_ptr is not None and task == "node":
+        raise ConfigError("the target is a set of graphs: use --task graph")
+    prompt = method == "prompt" or (method == "auto" and hasattr(model, "structure_tokens"))
+    if prompt and not hasattr(model, "structure_tokens"):
+        raise ConfigError(f"prompt tuning needs a SAMGPT model, not {type(model).__name__}; use method 'frozen'")
+    start = time.perf_counter()
+    tuner = PromptTuner(model, data, task, ego_hops, config, graph_ptr) if prompt else None
+    accs: List[Tensor] = []
+    for seed in _progress(range(seeds), progress, f"{task} tasks"):
+        few = sample_tasks(labels, shots, tasks, seed=seed, max_query=max_query)
+        if tuner is not None:
+            accs.append(tuner.run(few, seed=seed))
+        else:
+            accs.append(frozen_embeddings_accuracy(model, data, few, task, ego_hops, graph_ptr))
+    return summarise(torch.cat(accs), time.perf_counter() - start)
+
+
+def summarise(accs: Tensor, seconds: float) -> Dict[str, Any]:
+    """``mean``, ``std`` (population), ``n``, ``seconds`` and the list of accuracies."""
+    accs = accs.double()
+    return {"mean": round(float(accs.mean()), 4), "std": round(float(accs.std(unbiased=False)), 4),
+            "n": int(accs.numel()), "seconds": round(seconds, 3), "accuracies": [round(float(a), 4) for a in accs]}
+
+
+def run_adaptation(checkpoint: Union[str, Path], target: str, task: str = "node", shots: int = 1,
+                   tasks: int = 100, seeds: int = 5, data_root: Optional[str] = None, **opts: Any) -> Dict[str, Any]:
+    """Adapt a checkpoint to a target and report few-shot accuracy (``graphfm adapt``).
+
+    Args:
+        checkpoint: Run directory written by ``graphfm pretrain``.
+        target (str): Dataset name or path of the unseen target.
+        task (str): ``"node"`` or ``"graph"`` (ego-networks of a node-level target, or the
+            graphs of a graph set). (default: ``"node"``)
+        shots (int): Support items per class. (default: ``1``)
+        tasks (int): Tasks per seed. (default: ``100``)
+        seeds (int): Number of seeds. (default: ``5``)
+        data_root (str, optional): Data root.
+        **opts: ``method``, ``ego_hops``, ``max_query``, ``progress`` and the fields of
+            :class:`~graphfm.adapt.samgpt.PromptConfig` (``steps``, ``lr``, ``temperature``,
+            ``alpha``, ``beta``, ``fanout``, ``chunk``).
+
+    Returns:
+        dict: ``{"target", "task", "shots", "tasks", "seeds", "mean", "std", "n", "seconds",
+        "accuracies"}`` (accuracies in percent).
+    """
+    from graphfm.models import PretrainedModel
+
+    cfg_keys = set(PromptConfig.__dataclass_fields__)
+    run_keys = {"method", "ego_hops", "max_query", "progress"}
+    unknown = sorted(set(opts) - cfg_keys - run_keys)
+    if unknown:
+        raise ConfigError(f"unknown adaptation option(s) {unknown}; valid: {', '.join(sorted(cfg_keys | run_keys))}")
+    model = PretrainedModel.from_pretrained(checkpoint)
+    data, ptr, labels = load_target(target, data_root)
+    config = PromptConfig(**{k: v for k, v in opts.items() if k in cfg_keys})
+    result = adapt_model(model, data, labels, task, shots, tasks, seeds, graph_ptr=ptr, config=config,
+                         **{k: v for k, v in opts.items() if k in run_keys})
+    return {"target": str(target), "task": task, "shots": shots, "tasks": tasks, "seeds": seeds, **result}
+
+
+def _progress(iterable, enabled: bool, desc: str):
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, leave=False)

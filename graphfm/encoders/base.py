@@ -1,0 +1,100 @@
+"""The interface every modality encoder implements, and the encoder registry.
+
+An encoder turns the raw items of one modality (texts, images, feature rows) into
+fixed-size float vectors ``[N, D]``. Encoders are *frozen*: UniGraph2
+(He et al., WWW 2025, `arXiv:2502.00806 <https://arxiv.org/abs/2502.00806>`_) trains
+on their outputs, which are computed once per dataset and cached on disk (see
+:mod:`graphfm.encoders.cache`).
+
+Example::
+
+    enc = build_encoder({"name": "text", "model": "all-MiniLM-L6-v2", "max_length": 128})
+    feats = enc.encode(["a paper about graphs", "a paper about images"])   # [2, 384]
+"""
+from __future__ import annotations
+
+import abc
+import inspect
+from typing import Any, ClassVar, Dict, Mapping, Sequence, Union
+
+import torch
+from torch import Tensor
+
+from graphfm.errors import ConfigError
+from graphfm.registry import Registry
+
+ENCODERS = Registry("encoder")
+
+Items = Union[Sequence[Any], Tensor]
+
+
+class ModalityEncoder(abc.ABC):
+    """Base class of the frozen modality encoders.
+
+    Subclasses set ``kind`` (the registered name), implement :meth:`_encode`,
+    :attr:`dim` and :meth:`config`, and describe everything that changes their
+    output in :attr:`encoder_id` (the cache key uses it).
+    """
+
+    kind: ClassVar[str] = ""
+    #: Whether outputs are worth caching on disk (false for pass-through encoders).
+    cacheable: ClassVar[bool] = True
+
+    @property
+    @abc.abstractmethod
+    def dim(self) -> int:
+        """Width ``D`` of the output vectors."""
+
+    @property
+    @abc.abstractmethod
+    def encoder_id(self) -> str:
+        """A stable string naming the encoder and every option that changes its output."""
+
+    @abc.abstractmethod
+    def config(self) -> Dict[str, Any]:
+        """Plain (YAML-safe) arguments that rebuild this encoder with :func:`build_encoder`."""
+
+    @abc.abstractmethod
+    def _encode(self, items: Items, progress: bool) -> Tensor:
+        """Encode ``items`` (none missing) to ``[N, D]``."""
+
+    def encode(self, items: Items, progress: bool = True) -> Tensor:
+        """Encode ``N`` items to a float32 tensor ``[N, D]`` (no gradients).
+
+        Args:
+            items: The raw items of this modality, none of them missing.
+            progress (bool): Show a progress bar. (default: ``True``)
+        """
+        if len(items) == 0:
+            return torch.zeros(0, self.dim)
+        with torch.inference_mode():
+            out = self._encode(items, progress)
+        out = out.detach().float().cpu().clone()
+        if out.shape != (len(items), self.dim):
+            raise RuntimeError(f"{self.encoder_id} returned shape {tuple(out.shape)} for {len(items)} items")
+        return out
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.encoder_id})"
+
+
+def build_encoder(config: Union[str, Mapping[str, Any], ModalityEncoder]) -> ModalityEncoder:
+    """Build an encoder from ``{"name": <registered name>, ...its arguments}`` (or a bare name).
+
+    Raises:
+        ConfigError: for an unknown encoder name or argument (the message lists the valid ones).
+    """
+    if isinstance(config, ModalityEncoder):
+        return config
+    if isinstance(config, str):
+        config = {"name": config}
+    if not isinstance(config, Mapping) or "name" not in config:
+        raise ConfigError(f"an encoder config must be a mapping with a 'name' key, got {config!r}; "
+                          f"valid names: {', '.join(ENCODERS.names())}")
+    cls = ENCODERS.get(config["name"])
+    kwargs = {k: v for k, v in config.items() if k != "name"}
+    valid = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    unknown = sorted(set(kwargs) - set(valid))
+    if unknown:
+        raise ConfigError(f"encoder '{config['name']}': unknown argument(s) {unknown}; valid: {', '.join(valid)}")
+    return cls(**kwargs)

@@ -1,0 +1,197 @@
+"""SAMGPT: text-free multi-domain graph pretraining with structure tokens.
+
+Yu, Gong, Zhou, Fang, Zhang: "SAMGPT: Text-free Graph Foundation Model for
+Multi-domain Pre-training and Cross-domain Adaptation", WWW 2025,
+https://arxiv.org/abs/2502.05424.
+
+Every source domain ``i`` is first aligned to a common width (per-domain SVD/PCA,
+50 in the paper) and multiplied by a learnable **feature token** ``t_i^f``; a shared
+GCN then aggregates with per-domain, per-layer **structure tokens** ``t_i^l``
+(see :class:`~graphfm.nn.TokenGCN` for the two token placements). An unseen target
+is aligned with its own SVD and encoded with *neutral* tokens (the mean source
+tokens, or ones), or adapted with prompts (:mod:`graphfm.adapt.samgpt`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from graphfm.errors import ConfigError, DataError
+from graphfm.models.base import MODELS, PretrainedModel
+from graphfm.nn import NormalizedAdjacency, TokenGCN, spmm_batched
+
+__all__ = ["SAMGPT", "PreparedGraph"]
+
+
+@dataclass
+class PreparedGraph:
+    """A graph ready for the GCN: aligned features, ``Â`` and the first aggregation ``Â X̃``."""
+
+    x: Tensor
+    adj: NormalizedAdjacency
+    agg1: Tensor
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.x.size(0))
+
+
+@MODELS.register("samgpt")
+class SAMGPT(PretrainedModel):
+    """SAMGPT backbone: feature alignment, feature tokens, structure tokens, GCN.
+
+    Args:
+        domains (list[str], optional): Source domain names, in token order
+            (default: the keys of ``in_dims``).
+        in_dims (dict[str, int], optional): Raw feature width of every source domain;
+            sizes the alignment buffers. (default: ``None``: no source domain)
+        align_dim (int): Common feature width after alignment. (default: ``50``)
+        hidden (int): GCN width. (default: ``256``)
+        num_layers (int): GCN depth. (default: ``3``)
+        token_placement (str): ``"message"`` (token ⊙ neighbour messages, Eq. 6 of the
+            paper) or ``"output"`` (token ⊙ layer output, the public code).
+            (default: ``"message"``)
+        activation (str): ``"prelu"`` or ``"relu"``. (default: ``"prelu"``)
+        init (str): GCN weight init, ``"orthogonal"`` or ``"default"`` (see
+            :class:`~graphfm.nn.TokenGCN`). (default: ``"orthogonal"``)
+        neutral_tokens (str): Tokens used to embed an unseen domain: ``"mean"`` of the
+            source tokens or ``"ones"`` (no modulation). (default: ``"mean"``)
+        whiten (bool): Unit-variance columns after alignment instead of one scale per
+            domain. (default: ``False``)
+    """
+
+    model_name = "samgpt"
+
+    def __init__(self, domains: Optional[List[str]] = None, in_dims: Optional[Dict[str, int]] = None,
+                 align_dim: int = 50, hidden: int = 256, num_layers: int = 3, token_placement: str = "message",
+                 activation: str = "prelu", init: str = "orthogonal", neutral_tokens: str = "mean",
+                 whiten: bool = False) -> None:
+        super().__init__()
+        from graphfm.data import FeatureAligner
+
+        in_dims = {str(k): int(v) for k, v in (in_dims or {}).items()}
+        domains = [str(d) for d in (domains if domains is not None else list(in_dims))]
+        missing = [d for d in domains if d not in in_dims]
+        if missing:
+            raise ConfigError(f"model.in_dims lacks the feature width of domain(s) {missing}; "
+                              "give in_dims: {domain: num_features} for every domain")
+        if neutral_tokens not in ("mean", "ones"):
+            raise ConfigError(f"model.neutral_tokens must be 'mean' or 'ones', got '{neutral_tokens}'")
+        self.domains, self.neutral = domains, neutral_tokens
+        self.aligner = FeatureAligner(align_dim, domain_dims={d: in_dims[d] for d in domains}, whiten=whiten)
+        self.gcn = TokenGCN(align_dim, hidden, num_layers, token_placement, activation, init)
+        k = len(domains)
+        self.feature_tokens = nn.Parameter(torch.ones(k, align_dim))
+        self.structure_tokens = nn.ParameterList(nn.Parameter(torch.ones(k, d)) for d in self.gcn.token_dims)
+        self._cache: Dict[Tuple, PreparedGraph] = {}
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_datamodule(cls, datamodule: Any, **kwargs: Any) -> "SAMGPT":
+        """Build for ``datamodule.spec`` (``domains``, ``in_dims``) and fit the alignment
+        of every source domain on ``datamodule.graphs``."""
+        spec = getattr(datamodule, "spec", {}) or {}
+        kwargs.setdefault("domains", list(spec.get("domains", [])))
+        kwargs.setdefault("in_dims", dict(spec.get("in_dims", {})))
+        model = cls(**kwargs)
+        for graph in getattr(datamodule, "graphs", []):
+            model.aligner.fit(str(graph.domain), graph.x.float())
+        return model
+
+    @property
+    def align_dim(self) -> int:
+        return self.aligner.dim
+
+    @property
+    def hidden(self) -> int:
+        return self.gcn.dims[-1]
+
+    def domain_index(self, domain: str) -> int:
+        try:
+            return self.domains.index(str(domain))
+        except ValueError:
+            raise DataError(f"'{domain}' is not a source domain of this model (sources: {self.domains}); "
+                            "use embed() for unseen domains") from None
+
+    # ------------------------------------------------------------------ tokens
+    def tokens_of(self, domain: str) -> Tuple[Tensor, List[Tensor]]:
+        """Feature token ``[D_0]`` and structure tokens (one ``[D_l]`` per layer) of a source domain."""
+        k = self.domain_index(domain)
+        return self.feature_tokens[k], [tok[k] for tok in self.structure_tokens]
+
+    def neutral_tokens(self) -> Tuple[Tensor, List[Tensor]]:
+        """Tokens for an unseen domain: the mean source tokens (or ones)."""
+        if self.neutral == "ones" or not self.domains:
+            return (torch.ones_like(self.feature_tokens[0]) if self.domains else
+                    torch.ones(self.align_dim, device=self.feature_tokens.device),
+                    [torch.ones(d, device=self.feature_tokens.device) for d in self.gcn.token_dims])
+        return self.feature_tokens.mean(0), [tok.mean(0) for tok in self.structure_tokens]
+
+    # ------------------------------------------------------------------ encoding
+    def prepare(self, data: Any, domain: Optional[str] = None, cache: bool = True) -> PreparedGraph:
+        """Align ``data.x`` (stored projection for a source domain, own SVD otherwise),
+        build ``Â`` and ``Â X̃``. Whole graphs are cached per domain and size (the engine
+        feeds the same graphs every step); batches of sampled subgraphs never are."""
+        domain = str(domain if domain is not None else getattr(data, "domain", "target"))
+        cache = cache and getattr(data, "batch", None) is None
+        x = getattr(data, "x", None)
+        if x is None:
+            raise DataError(f"graph '{domain}' has no node features (data.x is None); give it features, e.g. "
+                            "graphfm.data.structural.structural_features")
+        key = (domain, int(data.num_nodes), int(data.edge_index.size(1)), tuple(x.shape), str(x.device))
+        if cache and key in self._cache:
+            return self._cache[key]
+        with torch.no_grad():
+            aligned = self.aligner.transform(x.float(), domain if domain in self.domains else None)
+            adj = NormalizedAdjacency(data.edge_index.cpu(), int(data.num_nodes))
+            aligned = aligned.to(self.feature_tokens.device)
+            agg1 = spmm_batched(adj.matrix(), aligned.unsqueeze(1)).squeeze(1)
+        prepared = PreparedGraph(aligned, adj, agg1)
+        if cache:
+            self._cache[key] = prepared
+        return prepared
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    def encode(self, prepared: PreparedGraph, feature_token: Tensor, structure_tokens: Sequence[Tensor]) -> Tensor:
+        """Node embeddings ``[N, hidden]`` of a prepared graph under the given tokens."""
+        agg1 = (prepared.agg1 * feature_token).unsqueeze(1)
+        adj = prepared.adj.matrix()
+        return self.gcn.forward_plan(agg1, [adj] * (self.gcn.num_layers - 1), structure_tokens).squeeze(1)
+
+    def encode_domain(self, data: Any) -> Tuple[Tensor, PreparedGraph]:
+        """Embeddings of a source-domain graph under its own tokens (pretraining)."""
+        prepared = self.prepare(data)
+        feature, structure = self.tokens_of(data.domain)
+        return self.encode(prepared, feature, structure), prepared
+
+    def embed(self, data: Any) -> Tensor:
+        """Node embeddings ``[N, hidden]``: a source domain with its tokens, an unseen
+        one aligned with its own SVD and encoded with neutral tokens."""
+        domain = str(getattr(data, "domain", "target"))
+        prepared = self.prepare(data, domain, cache=False)
+        feature, structure = self.tokens_of(domain) if domain in self.domains else self.neutral_tokens()
+        with torch.no_grad():
+            return self.encode(prepared, feature, structure)
+
+    def embed_graphs(self, graphs: Sequence[Any]) -> Tensor:
+        """Graph embeddings ``[G, hidden]``: mean node embedding of each graph, the set
+        aligned together (one SVD over all its nodes)."""
+        from torch_geometric.data import Batch
+
+        batch = Batch.from_data_list([_strip(g) for g in graphs])
+        batch.domain = str(getattr(graphs[0], "domain", "target") or "target")
+        emb = self.embed(batch)
+        out = torch.zeros(len(graphs), emb.size(1), dtype=emb.dtype).index_add_(0, batch.batch, emb)
+        return out / torch.bincount(batch.batch, minlength=len(graphs)).clamp_min(1).unsqueeze(1)
+
+
+def _strip(graph: Any) -> Any:
+    """Keep only what the GCN needs, so graphs with odd attributes still batch."""
+    from torch_geometric.data import Data
+
+    return Data(x=graph.x, edge_index=graph.edge_index, num_nodes=graph.num_nodes)

@@ -1,0 +1,249 @@
+"""UniGraph2: one embedding space for multimodal graphs from many domains.
+
+He et al., "UniGraph2: Learning a Unified Embedding Space to Bind Multimodal Graphs",
+WWW 2025, `arXiv:2502.00806 <https://arxiv.org/abs/2502.00806>`_.
+
+Pipeline for a graph whose nodes carry features from one or more modalities::
+
+    frozen encoders (graphfm.encoders, cached)   text / image / precomputed -> [N, D_m]
+    per-modality projection  Linear + LayerNorm  -> [N, H], averaged over the modalities
+                                                    a node has (missing ones are skipped)
+    [MASK] token             replaces masked nodes (pretraining) and nodes with no modality
+    Mixture of Experts       h + MoE(h): top-k gated experts align domains / modalities
+    GNN                      GAT (default), GCN or GraphSAGE layers -> embeddings [N, H]
+
+The pretraining objective (reconstruction of every modality + shortest-path
+distances) is :class:`graphfm.objectives.unigraph2.UniGraph2Objective`.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, NamedTuple, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from graphfm.errors import ConfigError, DataError
+from graphfm.models.base import MODELS, PretrainedModel
+from graphfm.nn.moe import MoE
+
+GNNS = ("gat", "gcn", "sage")
+
+
+class UniGraph2Output(NamedTuple):
+    """What :meth:`UniGraph2.encode` returns.
+
+    Attributes:
+        h (Tensor): Node embeddings ``[N, H]``.
+        moe_loss (Tensor): The MoE load-balancing loss (scalar).
+        moe_stats (dict): ``expert_load`` ``[E]`` and ``router_entropy`` (detached).
+        present (Tensor): Bool ``[N]``, whether the node had at least one modality.
+    """
+
+    h: Tensor
+    moe_loss: Tensor
+    moe_stats: Dict[str, Tensor]
+    present: Tensor
+
+
+@MODELS.register("unigraph2")
+class UniGraph2(PretrainedModel):
+    """UniGraph2 encoder: modality projections, MoE alignment and a GNN.
+
+    Args:
+        modalities (dict): Modality name -> spec with ``dim`` (the frozen encoder's
+            width) and how to encode it for :meth:`embed`: ``encoder`` (e.g.
+            ``{name: text, model: all-MiniLM-L6-v2}``), optional ``field`` and ``domains``
+            (see :mod:`graphfm.encoders.modalities`). Filled from the data module.
+        hidden_dim (int): Width ``H`` of the shared space. (default: ``256``)
+        num_experts (int): MoE experts. (default: ``8``)
+        top_k (int): Experts per node. (default: ``2``)
+        noisy_gating (bool): Noisy top-k gating while training. (default: ``True``)
+        gnn (str): ``"gat"``, ``"gcn"`` or ``"sage"``. (default: ``"gat"``)
+        num_layers (int): GNN layers. (default: ``2``)
+        heads (int): Attention heads per GAT layer (``hidden_dim`` must divide by it).
+            (default: ``4``)
+        dropout (float): Dropout on features and attention. (default: ``0.1``)
+        feature_norm (str): Per-graph normalisation of the frozen features before the
+            model (``"none"``, ``"center"``, ``"standardize"``; see
+            :func:`graphfm.encoders.normalize_features`); filled from the data module.
+            (default: ``"center"``)
+    """
+
+    model_name = "unigraph2"
+
+    def __init__(self, modalities: Dict[str, Any], hidden_dim: int = 256, num_experts: int = 8, top_k: int = 2,
+                 noisy_gating: bool = True, gnn: str = "gat", num_layers: int = 2, heads: int = 4,
+                 dropout: float = 0.1, feature_norm: str = "center") -> None:
+        super().__init__()
+        from graphfm.encoders import FEATURE_NORMS
+
+        self.modalities = _check_modalities(modalities)
+        if feature_norm not in FEATURE_NORMS:
+            raise ConfigError(f"model.feature_norm '{feature_norm}' is unknown; valid: {', '.join(FEATURE_NORMS)}")
+        self.feature_norm = feature_norm
+        if gnn not in GNNS:
+            raise ConfigError(f"model.gnn '{gnn}' is unknown; valid: {', '.join(GNNS)}")
+        if gnn == "gat" and hidden_dim % heads:
+            raise ConfigError(f"model.hidden_dim ({hidden_dim}) must be divisible by model.heads ({heads})")
+        self.hidden_dim = hidden_dim
+        self.proj = nn.ModuleDict({name: nn.Sequential(nn.Linear(int(spec["dim"]), hidden_dim),
+                                                       nn.LayerNorm(hidden_dim))
+                                   for name, spec in self.modalities.items()})
+        self.mask_token = nn.Parameter(torch.zeros(hidden_dim))
+        nn.init.normal_(self.mask_token, std=0.02)
+        self.moe = MoE(hidden_dim, hidden_dim, num_experts=num_experts, top_k=top_k, noisy_gating=noisy_gating,
+                       dropout=dropout)
+        self.convs = nn.ModuleList([build_conv(gnn, hidden_dim, heads, dropout) for _ in range(num_layers)])
+        self.norms = nn.ModuleList([nn.LayerNorm(hidden_dim) for _ in range(num_layers - 1)])
+        self.dropout = nn.Dropout(dropout)
+
+    @property
+    def modality_dims(self) -> Dict[str, int]:
+        """Modality name -> frozen feature width."""
+        return {name: int(spec["dim"]) for name, spec in self.modalities.items()}
+
+    # ------------------------------------------------------------------ forward
+    def fuse(self, feats: Mapping[str, Tensor], masks: Optional[Mapping[str, Tensor]] = None) -> tuple:
+        """Average of the projected modalities each node has.
+
+        Args:
+            feats (dict): Modality -> frozen features ``[N, D_m]`` (a subset of the
+                model's modalities).
+            masks (dict, optional): Modality -> bool ``[N]``, false where a node lacks
+                it (default: every given modality present).
+
+        Returns:
+            ``(h [N, H], present [N] bool)``; rows with no modality are zero.
+        """
+        unknown = sorted(set(feats) - set(self.proj))
+        if unknown:
+            raise DataError(f"modalities {unknown} are not known to this model; it was built for "
+                            f"{sorted(self.proj)}")
+        if not feats:
+            raise DataError(f"no modality features given; this model expects some of {sorted(self.proj)}")
+        n = next(iter(feats.values())).size(0)
+        total = self.mask_token.new_zeros(n, self.hidden_dim)
+        count = self.mask_token.new_zeros(n, 1)
+        for name, x in feats.items():
+            if masks is not None and name in masks:
+                idx = masks[name].to(x.device).nonzero().view(-1)   # missing rows are never read (may be NaN)
+                x = x[idx]
+            else:
+                idx = torch.arange(n, device=x.device)
+            total = total.index_add(0, idx, self.proj[name](x.to(total.dtype)))
+            count = count.index_add(0, idx, count.new_ones(idx.numel(), 1))
+        return total / count.clamp(min=1.0), count.squeeze(-1) > 0
+
+    def encode(self, feats: Mapping[str, Tensor], masks: Optional[Mapping[str, Tensor]], edge_index: Tensor,
+               node_mask: Optional[Tensor] = None) -> UniGraph2Output:
+        """Embed the nodes of one (batched) graph.
+
+        Args:
+            feats (dict): Modality -> ``[N, D_m]`` frozen features.
+            masks (dict, optional): Modality -> bool ``[N]`` presence.
+            edge_index (Tensor): ``[2, E]`` edges.
+            node_mask (Tensor, optional): Bool ``[N]``: nodes whose features are replaced
+                by the learnable ``[MASK]`` token (pretraining). (default: ``None``)
+        """
+        h, present = self.fuse(feats, masks)
+        hide = ~present if node_mask is None else (~present | node_mask.to(present.device))
+        h = torch.where(hide.unsqueeze(-1), self.mask_token.expand_as(h), h)
+        moe_out, moe_loss, stats = self.moe(h)
+        h = h + moe_out
+        for i, conv in enumerate(self.convs):
+            h = conv(self.dropout(h), edge_index)
+            if i < len(self.norms):
+                h = F.elu(self.norms[i](h))
+        return UniGraph2Output(h, moe_loss, stats, present)
+
+    def forward(self, batch: Mapping[str, Any]) -> Tensor:
+        """Embeddings ``[N, H]`` of a batch ``{"feats", "masks", "edge_index"}``."""
+        return self.encode(batch["feats"], batch.get("masks"), batch["edge_index"]).h
+
+    # ------------------------------------------------------------------ inference
+    def embed(self, data: Any, cache_dir: Optional[str] = None, progress: bool = True) -> Tensor:
+        """Node embeddings ``[N, H]`` of one graph: run the frozen encoders (cached), then the model.
+
+        Args:
+            data (Data): A graph carrying the raw items of some of the model's
+                modalities (``data.text``, ``data.image``, ``data.x``, ...).
+            cache_dir (str, optional): Encoder cache folder. (default: ``$GRAPHFM_CACHE``)
+            progress (bool): Progress bars while encoding. (default: ``True``)
+        """
+        feats, masks = self.prepare(data, cache_dir=cache_dir, progress=progress)
+        return self.embed_features(feats, masks, data.edge_index)
+
+    def prepare(self, data: Any, cache_dir: Optional[str] = None, progress: bool = True) -> tuple:
+        """Frozen, normalised modality features of one graph: ``(feats, masks)`` dicts.
+
+        Runs each modality's encoder on the attribute it reads (outputs cached on disk),
+        then applies ``feature_norm`` with this graph's statistics.
+        """
+        from graphfm.encoders import graph_modalities, normalize_features
+
+        feats, masks = graph_modalities(data, self.modalities, cache_dir=cache_dir, progress=progress)
+        if not feats:
+            fields = {name: spec.get("field", "(default of its encoder)") for name, spec in self.modalities.items()}
+            raise DataError(f"graph '{getattr(data, 'name', 'graph')}' carries none of this model's modalities "
+                            f"(modality -> attribute: {fields}); give the graph one of those attributes")
+        return normalize_features(feats, masks, self.feature_norm), masks
+
+    @torch.no_grad()
+    def embed_features(self, feats: Mapping[str, Tensor], masks: Optional[Mapping[str, Tensor]],
+                       edge_index: Tensor) -> Tensor:
+        """Embeddings from already-encoded modality features (eval mode, no gradients)."""
+        was_training = self.training
+        self.eval()
+        device = self.mask_token.device
+        feats = {k: v.to(device) for k, v in feats.items()}
+        masks = {k: v.to(device) for k, v in masks.items()} if masks is not None else None
+        out = self.encode(feats, masks, edge_index.to(device)).h
+        self.train(was_training)
+        return out
+
+    def embed_dataset(self, name: str, level: str = "node", data_root: Any = None) -> Tensor:
+        """Embeddings of a registered dataset, a user's file or an MM-Graph folder (see the base class)."""
+        import graphfm.data.digits  # noqa: F401  (registers digits-graph)
+        from graphfm.data.mmgraph import is_mmgraph_dir, load_mmgraph
+
+        if is_mmgraph_dir(name):
+            data = load_mmgraph(name, split_halves=self._halves_needed(name))
+            with torch.no_grad():
+                return self.embed(data) if level == "node" else self.embed_graphs([data])
+        return super().embed_dataset(name, level=level, data_root=data_root)
+
+
+    def _halves_needed(self, folder: str) -> list:
+        """MM-Graph feature sets whose ``<set>_text`` / ``<set>_image`` halves a modality reads."""
+        from graphfm.data.mmgraph import feature_sets
+        from graphfm.encoders import modality_field
+
+        fields = {modality_field(spec) for spec in self.modalities.values() if "encoder" in spec}
+        return [s for s in feature_sets(folder) if f"{s}_text" in fields or f"{s}_image" in fields]
+
+
+def build_conv(gnn: str, dim: int, heads: int = 4, dropout: float = 0.0) -> nn.Module:
+    """One ``dim -> dim`` message-passing layer: ``"gat"`` (``heads`` concatenated heads), ``"gcn"`` or ``"sage"``."""
+    from torch_geometric.nn import GATConv, GCNConv, SAGEConv
+
+    if gnn == "gat":
+        return GATConv(dim, dim // heads, heads=heads, dropout=dropout)
+    if gnn == "gcn":
+        return GCNConv(dim, dim)
+    return SAGEConv(dim, dim)
+
+
+def _check_modalities(modalities: Any) -> Dict[str, Dict[str, Any]]:
+    if not isinstance(modalities, Mapping) or not modalities:
+        raise ConfigError("model.modalities must map modality names to specs with a 'dim', e.g. "
+                          "{text: {dim: 384, encoder: {name: text}}}; it is filled by the multimodal_graphs data module")
+    out = {}
+    for name, spec in modalities.items():
+        if "." in str(name) or not str(name):
+            raise ConfigError(f"modality name '{name}' must be non-empty and contain no '.'")
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("dim"), int) or spec["dim"] < 1:
+            raise ConfigError(f"modality '{name}' needs a positive integer 'dim' (the encoder's output width), "
+                              f"got {spec!r}")
+        out[str(name)] = dict(spec)
+    return out

@@ -1,0 +1,43 @@
+"""The SAMGPT benchmark (quick mode) and the demo."""
+import json
+
+import numpy as np
+import pytest
+
+from graphfm.bench import BENCHMARKS, load_benchmarks
+from graphfm.bench.samgpt import PAPER, config_path
+from graphfm.config import load_experiment
+
+
+def test_configs_leave_the_target_out():
+    for target in PAPER:
+        if target == "PubMed":
+            continue
+        cfg = load_experiment(config_path(target))
+        assert cfg.data["name"] == "graph_domains" and target not in cfg.data["datasets"]
+        assert len(cfg.data["datasets"]) == 5 and cfg.model["name"] == "samgpt"
+
+
+@pytest.mark.slow
+def test_quick_bench_writes_the_table(tmp_path, data_root):
+    load_benchmarks()
+    result = BENCHMARKS.get("samgpt")(tmp_path, data_root=str(data_root), quick=True, progress=False)
+    rows = json.loads((tmp_path / "samgpt.json").read_text())["rows"]
+    assert rows == result["rows"]
+    assert {(r["task"], r["method"]) for r in rows} == {(t, m) for t in ("node", "graph")
+                                                       for m in ("samgpt", "no_pretrain", "prototype")}
+    assert all(r["target"] == "Cora" and r["n"] == 10 and 0 <= r["mean"] <= 100 for r in rows)
+    md = (tmp_path / "samgpt.md").read_text()
+    assert "| Cora | node | 47.8 |" in md and "Time (seconds)" in md
+
+
+@pytest.mark.slow
+def test_demo_leaves_checkpoint_and_embeddings(tmp_path):
+    from graphfm.bench.demo import run_demo
+    from graphfm.models import PretrainedModel
+
+    summary = run_demo(tmp_path, steps=3, tasks=5, seeds=1)
+    emb = np.load(tmp_path / "embeddings.npy")
+    assert emb.dtype == np.float32 and emb.shape[0] == 1200
+    assert PretrainedModel.from_pretrained(tmp_path).model_name == "samgpt"
+    assert set(summary) >= {"samgpt", "no_pretrain", "target"}
