@@ -87,7 +87,7 @@ def _write_npz(path, **arrays):
 
 @pytest.mark.parametrize("case,fragment", [
     ("corrupt", "corrupt"),
-    ("edge_out_of_range", "out of range"),
+    ("edge_out_of_range", "point outside"),
     ("nan_features", "NaN"),
 ])
 def test_bad_user_graphs_are_clear_errors(tmp_path, case, fragment):

@@ -70,6 +70,7 @@ def test_data_hash_depends_on_content():
     assert data_hash(x) == data_hash(x.clone()) != data_hash(x + 1)
 
 
+@pytest.mark.slow  # builds three ViT-B-32 models and saves one (~0.6 GB): about 25 s on 2 cores
 def test_image_encoder_random_init_is_seeded_and_warns(tmp_path):
     images = torch.rand(5, 1, 8, 8)
     enc = ImageEncoder("ViT-B-32", image_size=32, seed=0)
