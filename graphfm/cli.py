@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("list", "verify"))
     _add_data_root(p)
 
-    p = sub.add_parser("demo", help="offline end-to-end demo on synthetic domains (1-2 minutes on 2 cores)")
+    p = sub.add_parser("demo", help="offline end-to-end demo on synthetic domains (under a minute on 2 cores)")
     p.add_argument("--out", default="runs/demo", help="run directory (default: runs/demo)")
     _add_data_root(p)
 
