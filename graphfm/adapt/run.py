@@ -16,6 +16,7 @@ from graphfm.adapt.baselines import frozen_embeddings_accuracy
 from graphfm.adapt.fewshot import sample_tasks
 from graphfm.adapt.samgpt import PromptConfig, PromptTuner
 from graphfm.errors import ConfigError, DataError
+from graphfm.stats import summarise
 
 __all__ = ["run_adaptation", "adapt_model", "load_target", "summarise"]
 
@@ -93,13 +94,6 @@ def adapt_model(model: Any, data: Any, labels: Tensor, task: str = "node", shots
         else:
             accs.append(frozen_embeddings_accuracy(model, data, few, task, ego_hops, graph_ptr))
     return summarise(torch.cat(accs), time.perf_counter() - start)
-
-
-def summarise(accs: Tensor, seconds: float) -> Dict[str, Any]:
-    """``mean``, ``std`` (population), ``n``, ``seconds`` and the list of accuracies."""
-    accs = accs.double()
-    return {"mean": round(float(accs.mean()), 4), "std": round(float(accs.std(unbiased=False)), 4),
-            "n": int(accs.numel()), "seconds": round(seconds, 3), "accuracies": [round(float(a), 4) for a in accs]}
 
 
 def run_adaptation(checkpoint: Union[str, Path], target: str, task: str = "node", shots: int = 1,

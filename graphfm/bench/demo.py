@@ -50,8 +50,7 @@ def run_demo(out_dir: Path, data_root: Optional[str] = None, steps: Optional[int
     overrides = [f"trainer.max_steps={int(steps)}"] if steps is not None else []
     pretrain(DEMO_CONFIG, out_dir, data_root=data_root, overrides=overrides)
     model = PretrainedModel.from_pretrained(out_dir)
-    torch.manual_seed(0)
-    untrained = type(model)(**model.init_kwargs).eval()
+    untrained = model.untrained_copy(seed=0)
     data, _, labels = load_target(DEMO_TARGET, data_root)
     results = {name: adapt_model(m, data, labels, "node", 1, tasks, seeds, method="prompt")
                for name, m in (("samgpt", model), ("no_pretrain", untrained))}

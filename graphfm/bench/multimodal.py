@@ -108,11 +108,6 @@ def _pretrain(name: str, seed: int, steps: int) -> Dict[str, Any]:
             "batch_size": cfg.data.get("batch_size", 64), "data": cfg.data}
 
 
-def _random_like(model: torch.nn.Module, seed: int) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    return type(model)(**model.init_kwargs).eval()
-
-
 # ----------------------------------------------------------------------------- evaluation
 def _probe(emb: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray) -> float:
     """Logistic-regression accuracy (percent) on standardised embeddings."""
@@ -143,7 +138,7 @@ def _eval_digits_probe(name: str, runs: List[Dict[str, Any]]) -> List[Dict[str, 
     start = time.perf_counter()
     for r in runs:
         model = r["objective"].model
-        for method, m in ((name, model), ("random_init", _random_like(model, r["seed"]))):
+        for method, m in ((name, model), ("random_init", model.untrained_copy(r["seed"]))):
             emb = m.embed_dataset("digits", modalities=["rgb"]).numpy()
             scores[method].append(_probe(emb, labels, train, test))
     pixels = _probe(data.tensors["rgb"].flatten(1).numpy(), labels, train, test)
@@ -165,7 +160,7 @@ def _eval_bm_mae(runs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
         start = time.perf_counter()
         for r in runs:
             model = r["objective"].model
-            for method, m in (("bm_mae", model), ("random_init", _random_like(model, r["seed"]))):
+            for method, m in (("bm_mae", model), ("random_init", model.untrained_copy(r["seed"]))):
                 emb = _embed(m, {k: data.tensors[k] for k in subset})
                 scores[method].append(_probe(emb, labels, train, test))
         secs = time.perf_counter() - start
@@ -185,7 +180,7 @@ def _eval_uniter(runs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
         partner = _other_class(y, gen)
         for method in scores:
             if method == "random_init":
-                objective = type(objective)(_random_like(objective.model, r["seed"])).eval()
+                objective = type(objective)(objective.model.untrained_copy(r["seed"])).eval()
             with torch.no_grad():
                 pos = objective.match_logits(text, regions).argmax(-1) == 1
                 neg = objective.match_logits(text, regions[partner]).argmax(-1) == 0

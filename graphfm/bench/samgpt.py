@@ -125,8 +125,7 @@ def run_target(target: str, ckpt_dir: Path, data_root: Optional[str], quick: boo
     pretrain(config_path(target), ckpt_dir, data_root=data_root, overrides=overrides)
     pretrain_s = time.perf_counter() - t0
     model = PretrainedModel.from_pretrained(ckpt_dir)
-    torch.manual_seed(0)
-    untrained = type(model)(**model.init_kwargs).eval()
+    untrained = model.untrained_copy(seed=0)
     data, ptr, labels = load_target(target, data_root)
     aligned = aligned_features(data, model.align_dim)
     rows = []

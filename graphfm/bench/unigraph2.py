@@ -122,8 +122,7 @@ def evaluate_target(model: Any, target: str, data_root: Optional[str], tasks: in
     start = time.perf_counter()
     feats, masks = model.prepare(data, cache_dir=cache_dir)
     encode_s = time.perf_counter() - start
-    torch.manual_seed(seed)
-    untrained = UniGraph2(**model.init_kwargs)
+    untrained = model.untrained_copy(seed=seed)
     methods = {
         "unigraph2": lambda: model.embed_features(feats, masks, data.edge_index),
         "frozen_encoder": lambda: torch.cat([feats[m] for m in sorted(feats)], dim=1),

@@ -99,6 +99,25 @@ class PretrainedModel(nn.Module):
     def init_kwargs(self) -> Dict[str, Any]:
         return dict(self.__dict__.get("_init_kwargs", {}))
 
+    def untrained_copy(self, seed: int = 0) -> "PretrainedModel":
+        """The same architecture freshly initialised under ``seed``: the baseline that answers
+        "what does pretraining add?".
+
+        Learnable parameters are re-drawn; buffers that are *fitted to data* rather than
+        learned (feature alignment, normalisation statistics) are copied, so that both
+        models see the same inputs. The global RNG state is left untouched.
+
+        Args:
+            seed (int): Seed of the initialisation. (default: ``0``)
+        """
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            copy = type(self)(**self.init_kwargs)
+        params = {name for name, _ in copy.named_parameters()}
+        buffers = {k: v for k, v in self.state_dict().items() if k not in params}
+        copy.load_state_dict({**copy.state_dict(), **buffers}, strict=True)
+        return copy.to(next(self.parameters(), torch.empty(0)).device).eval()
+
     # ------------------------------------------------------------------ persistence
     def save_pretrained(self, directory: Union[str, Path]) -> Path:
         """Write ``model.safetensors`` then ``config.yaml`` into ``directory``.
