@@ -50,6 +50,10 @@ class TrainerConfig:
             (default: ``0``)
         num_workers (int): DataLoader workers. (default: ``0``)
         progress (bool): Show a progress bar. (default: ``True``)
+        patience (int): Stop once the training loss has not improved for this many steps
+            and keep the best weights; ``0`` trains exactly ``max_steps`` steps. (default: ``0``)
+        diagnostics (bool): Log the objective's embedding diagnostics (effective rank, mean
+            cosine) every ``log_every`` steps where it has them. (default: ``True``)
     """
 
     max_steps: int = 200
@@ -65,6 +69,8 @@ class TrainerConfig:
     ckpt_every: int = 0
     num_workers: int = 0
     progress: bool = True
+    patience: int = 0
+    diagnostics: bool = True
 
 
 @dataclass

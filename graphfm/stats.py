@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterable, Optional, Sequence, Union
 
 import torch
 
-__all__ = ["summarise", "paired_difference", "t_quantile"]
+__all__ = ["summarise", "paired_difference", "t_quantile", "effective_rank", "mean_cosine"]
 
 Numbers = Union[torch.Tensor, Sequence[float], Iterable[float]]
 
@@ -73,3 +73,27 @@ def t_quantile(p: float, dof: int) -> float:
     from scipy.stats import t
 
     return float(t.ppf(p, dof))
+
+
+def effective_rank(emb: torch.Tensor) -> float:
+    """``exp`` of the entropy of the normalised singular values of the centred embeddings
+    ``[N, D]`` (Roy & Vetterli, 2007): ``D`` for isotropic embeddings, 1 for collapsed ones."""
+    x = emb.detach().double()
+    s = torch.linalg.svdvals(x - x.mean(0))
+    p = s / s.sum().clamp_min(1e-12)
+    p = p[p > 0]
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
+def mean_cosine(emb: torch.Tensor, max_rows: int = 2000, seed: int = 0) -> float:
+    """Mean cosine similarity of distinct rows of ``emb [N, D]`` (a seeded sample of at most
+    ``max_rows``): near 1 when every embedding points the same way."""
+    x = emb.detach().double()
+    if x.size(0) > max_rows:
+        x = x[torch.randperm(x.size(0), generator=torch.Generator().manual_seed(seed))[:max_rows]]
+    x = torch.nn.functional.normalize(x, dim=-1)
+    n = x.size(0)
+    if n < 2:
+        return 1.0
+    total = x.sum(0)
+    return float((total @ total - n) / (n * (n - 1)))

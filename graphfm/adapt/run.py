@@ -53,7 +53,7 @@ def load_target(target: Any, data_root: Optional[str] = None) -> Tuple[Any, Opti
 def adapt_model(model: Any, data: Any, labels: Tensor, task: str = "node", shots: int = 1, tasks: int = 100,
                 seeds: int = 5, method: str = "auto", ego_hops: int = 1, max_query: int = 1000,
                 graph_ptr: Optional[Tensor] = None, config: Optional[PromptConfig] = None,
-                progress: bool = False) -> Dict[str, Any]:
+                progress: bool = False, tuner: Optional[PromptTuner] = None) -> Dict[str, Any]:
     """Score ``model`` on ``seeds x tasks`` few-shot tasks of ``data``.
 
     Args:
@@ -71,6 +71,8 @@ def adapt_model(model: Any, data: Any, labels: Tensor, task: str = "node", shots
         graph_ptr (Tensor, optional): Graph offsets of a batched graph set.
         config (PromptConfig, optional): Prompt-tuning options.
         progress (bool): Show a progress bar over seeds. (default: ``False``)
+        tuner (PromptTuner, optional): A tuner of ``model`` on ``data`` to reuse (its
+            self-supervised prompts are computed once); its level is set to ``task``.
 
     Returns:
         dict: ``mean``, ``std``, ``n``, ``seconds``, ``accuracies`` (percent, seed-major).
@@ -85,7 +87,10 @@ def adapt_model(model: Any, data: Any, labels: Tensor, task: str = "node", shots
     if prompt and not hasattr(model, "structure_tokens"):
         raise ConfigError(f"prompt tuning needs a SAMGPT model, not {type(model).__name__}; use method 'frozen'")
     start = time.perf_counter()
-    tuner = PromptTuner(model, data, task, ego_hops, config, graph_ptr) if prompt else None
+    if tuner is not None:
+        tuner.level, tuner.ego_hops, tuner.graph_ptr = task, ego_hops, graph_ptr
+    elif prompt:
+        tuner = PromptTuner(model, data, task, ego_hops, config, graph_ptr)
     accs: List[Tensor] = []
     for seed in _progress(range(seeds), progress, f"{task} tasks"):
         few = sample_tasks(labels, shots, tasks, seed=seed, max_query=max_query)

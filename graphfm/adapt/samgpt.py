@@ -41,19 +41,37 @@ TASK_LEVELS = ("node", "graph")
 class PromptConfig:
     """Options of prompt tuning.
 
+    Adaptation runs in two stages. First the prompts of the target (one set, shared by
+    all tasks) are tuned *self-supervised* on its unlabelled nodes with a DGI loss
+    (Veličković et al., https://arxiv.org/abs/1809.10341; a fresh bilinear discriminator,
+    the backbone frozen) until the loss stops improving: this is where the frozen model
+    meets the target's feature space. Then every few-shot task starts from those prompts
+    and tunes them on its support set with the prototype loss, pulled back toward its
+    starting point by an L2 penalty so that one labelled node per class cannot drag the
+    prompts far.
+
     Args:
-        steps (int): Optimisation steps per task; ``0`` keeps the prompts at their
-            initialisation (the mean source tokens), which is the same for every task, so
-            all tasks are scored from one pass. (default: ``5``)
-        lr (float): Adam learning rate of the prompts. (default: ``0.01``)
+        steps (int): Few-shot tuning steps per task; ``0`` scores every task with the
+            self-supervised prompts (one pass for all tasks). (default: ``5``)
+        lr (float): Adam learning rate of the few-shot stage. (default: ``0.01``)
         temperature (float): Temperature of the prototype loss. (default: ``1.0``)
         alpha (float): Weight of the structure-prompt embeddings. (default: ``1.0``)
         beta (float): Weight of the specific relative to the holistic prompts. (default: ``1.0``)
-        fanout (int, optional): Neighbours sampled per node while tuning (``None``:
-            exact). Evaluation is always exact. (default: ``5``)
+        fanout (int, optional): Neighbours sampled per node while tuning on the support
+            (``None``: exact). Evaluation and the self-supervised stage are always exact.
+            (default: ``5``)
         chunk (int): Tasks tuned together. (default: ``50``)
         max_elements (int): Bound on ``tasks x rows x width`` of one evaluation pass
             (memory). (default: ``48_000_000``)
+        ssl_steps (int): Most steps of the self-supervised stage; ``0`` keeps the prompts
+            at their initialisation (the mean source tokens). (default: ``0``)
+        ssl_lr (float): Adam learning rate of the self-supervised stage. (default: ``0.01``)
+        ssl_patience (int): Stop the self-supervised stage after this many steps without a
+            lower loss, keeping the best prompts. (default: ``20``)
+        reg (float): Weight of ``||p - p_0||^2`` (summed over prompt entries) in the
+            few-shot stage. (default: ``0.0``)
+        patience (int): Stop a chunk's few-shot tuning after this many steps without a
+            lower loss. (default: ``10``)
     """
 
     steps: int = 5
@@ -64,6 +82,11 @@ class PromptConfig:
     fanout: Optional[int] = 5
     chunk: int = 50
     max_elements: int = 48_000_000
+    ssl_steps: int = 0
+    ssl_lr: float = 0.01
+    ssl_patience: int = 20
+    reg: float = 0.0
+    patience: int = 10
 
 
 class PromptTuner:
@@ -93,26 +116,53 @@ class PromptTuner:
         self.level, self.ego_hops, self.graph_ptr = level, ego_hops, graph_ptr
         self.cfg = config or PromptConfig()
         feature, structure = model.neutral_tokens()
-        self.neutral = [t.detach() for t in structure]
+        self.dual = getattr(model, "branches", "single") == "dual"
+        # the feature branch of a dual model runs without structure tokens
+        self.neutral = [torch.ones_like(t) if self.dual else t.detach() for t in structure]
+        self._base: Optional[TaskPrompts] = None
+        self.ssl_curve: List[float] = []
 
     # ------------------------------------------------------------------ public
     def run(self, tasks: FewShotTasks, seed: int = 0) -> Tensor:
         """Tune every task's prompts and return its query accuracy (percent) ``[T]``."""
         gen = torch.Generator().manual_seed(int(seed))
-        if self.cfg.steps <= 0:  # untuned prompts are the same for every task: one pass serves all
-            return self.evaluate(self.new_prompts(1), tasks, shared_prompts=True)
+        base = self.pretune()
+        if self.cfg.steps <= 0:  # the same prompts for every task: one pass serves all
+            return self.evaluate(base, tasks, shared_prompts=True)
         accs = []
         for start in range(0, tasks.num_tasks, self.cfg.chunk):
             chunk = tasks.subset(slice(start, start + self.cfg.chunk))
-            prompts = self.new_prompts(chunk.num_tasks)
+            prompts = self.new_prompts(chunk.num_tasks, init=base)
             self.tune(prompts, chunk, gen)
             accs.append(self.evaluate(prompts, chunk))
         return torch.cat(accs)
 
-    def new_prompts(self, num_tasks: int) -> TaskPrompts:
-        return TaskPrompts(num_tasks, self.model.feature_tokens.detach(),
-                           [t.detach() for t in self.model.structure_tokens])
+    def new_prompts(self, num_tasks: int, init: Optional[TaskPrompts] = None) -> TaskPrompts:
+        """Prompts of ``num_tasks`` tasks at the mean source tokens, or copies of ``init``'s
+        first task (e.g. the self-supervised prompts)."""
+        prompts = TaskPrompts(num_tasks, self.model.feature_tokens.detach(),
+                              [t.detach() for t in self.model.structure_tokens])
+        if init is not None:
+            with torch.no_grad():
+                for p, q in zip(prompts.parameters(), init.parameters()):
+                    p.copy_(q[:1].expand_as(p))
+        return prompts
 
+    def pretune(self) -> TaskPrompts:
+        """The target's self-supervised prompts (one set; computed once, then cached).
+
+        DGI on the full target graph: the fused embeddings of the real graph against those
+        of a row-shuffled copy, scored by a fresh bilinear discriminator against the
+        sigmoid mean embedding; only the prompts and the discriminator learn. Stops after
+        ``ssl_patience`` steps without a lower loss and keeps the best prompts.
+        """
+        if self._base is not None:
+            return self._base
+        prompts = self.new_prompts(1)
+        if self.cfg.ssl_steps > 0:
+            self.ssl_curve = _self_supervised(self, prompts)
+        self._base = prompts
+        return prompts
     def tune(self, prompts: TaskPrompts, tasks: FewShotTasks, gen: torch.Generator) -> List[float]:
         """Minimise every task's prototype loss on its support set; returns the loss curve.
 
@@ -121,21 +171,28 @@ class PromptTuner:
         if self.cfg.steps <= 0:
             return []
         opt = torch.optim.Adam(prompts.parameters(), lr=self.cfg.lr)
+        anchor = [p.detach().clone() for p in prompts.parameters()]
         t, m = tasks.support.shape
         task_ids = torch.arange(t).repeat_interleave(m)
         item, plan = self.grouped_plan(task_ids, tasks.support.reshape(-1), gen)
         local = _local(tasks, m)
-        losses = []
+        losses: List[float] = []
+        best, wait = float("inf"), 0
         for _ in range(self.cfg.steps):
             emb = self.grouped_embeddings(prompts, item, plan, t * m).view(t, m, -1)
             proto = class_prototypes(emb, local)                                            # [T, C, D]
             logits = F.normalize(emb, dim=-1) @ F.normalize(proto, dim=-1).transpose(1, 2)
             loss = F.cross_entropy((logits / self.cfg.temperature).reshape(t * m, -1),
                                    tasks.support_y.reshape(-1), reduction="sum") / m
+            if self.cfg.reg > 0:
+                loss = loss + self.cfg.reg * sum((p - a).pow(2).sum() for p, a in zip(prompts.parameters(), anchor))
             opt.zero_grad()
             loss.backward()
             opt.step()
             losses.append(float(loss.detach()) / t)
+            best, wait = (losses[-1], 0) if losses[-1] < best - 1e-6 else (best, wait + 1)
+            if wait >= self.cfg.patience:
+                break
         return losses
 
     @torch.no_grad()
@@ -170,9 +227,9 @@ class PromptTuner:
     def grouped_embeddings(self, prompts: TaskPrompts, item: Tensor, plan: PropagationPlan,
                            num_items: int) -> Tensor:
         """Fused embeddings ``[S, D]`` of the items of a grouped plan, each under its task's prompts."""
-        x = (self.prepared.agg1[plan.nodes[0]] * prompts.feature_prompt()[plan.groups[0]]).unsqueeze(1)
+        x = self._inputs(self.prepared.agg1[plan.nodes[0]], prompts.feature_prompt()[plan.groups[0]])
         tokens = [self._stack(prompts, layer, plan.groups[layer]) for layer in range(len(plan.nodes))]
-        h = self.model.gcn.forward_plan(x.expand(-1, 3, -1), plan.adjs, tokens)[plan.output_index]  # [M, 3, D]
+        h = self.model.gcn.forward_plan(x, plan.adjs, tokens)[plan.output_index]            # [M, 3, D]
         return self._fuse(self._pool(h, item, num_items))
 
     def shared_embeddings(self, prompts: TaskPrompts, plan: PropagationPlan, item: Tensor, num_items: int,
@@ -181,7 +238,9 @@ class PromptTuner:
         under the prompts of each selected task."""
         fp = prompts.feature_prompt()[tasks]                                                # [t, D0]
         t = fp.size(0)
-        x = self.prepared.agg1[plan.nodes[0]].unsqueeze(1) * fp.repeat(3, 1).unsqueeze(0)   # [R, 3t, D0]
+        ones = torch.ones_like(fp)
+        scale = torch.cat([fp, ones, ones]) if self.dual else fp.repeat(3, 1)                # [3t, D0]
+        x = self.prepared.agg1[plan.nodes[0]].unsqueeze(1) * scale.unsqueeze(0)             # [R, 3t, D0]
         tokens = []
         for layer in range(len(plan.nodes)):
             hol, spe = prompts.holistic()[layer][tasks], prompts.specific()[layer][tasks]
@@ -204,6 +263,24 @@ class PromptTuner:
             return h
         return spmm_batched(mean_pool_matrix(item, torch.arange(item.numel()), num_items, item.numel()), h)
 
+    def full_embeddings(self, prompts: TaskPrompts, prepared: Any = None) -> Tensor:
+        """Fused embeddings ``[N, D]`` of every node of the (prepared) target under the
+        first task's prompts, exact full-graph propagation."""
+        prepared = prepared if prepared is not None else self.prepared
+        x = self._inputs(prepared.agg1, prompts.feature_prompt()[:1].expand(prepared.num_nodes, -1))
+        tokens = [self._stack(prompts, layer, torch.zeros(1, dtype=torch.long))
+                  for layer in range(self.model.gcn.num_layers)]
+        adj = prepared.adj.matrix()
+        return self._fuse(self.model.gcn.forward_plan(x, [adj] * (self.model.gcn.num_layers - 1), tokens))
+
+    def _inputs(self, agg1: Tensor, feature_prompt: Tensor) -> Tensor:
+        """First-layer inputs ``[R, 3, D_0]`` of the three branches: all feature-prompted, or
+        (dual models) only the feature branch, the structure branches on raw ``Â X``."""
+        prompted = agg1 * feature_prompt
+        if self.dual:
+            return torch.stack([prompted, agg1, agg1], dim=1)
+        return prompted.unsqueeze(1).expand(-1, 3, -1)
+
     def _stack(self, prompts: TaskPrompts, layer: int, groups: Tensor) -> Tensor:
         """Per-row tokens ``[R, 3, D_l]`` of the three branches."""
         hol, spe = prompts.holistic()[layer][groups], prompts.specific()[layer][groups]
@@ -212,6 +289,38 @@ class PromptTuner:
     def _fuse(self, h: Tensor) -> Tensor:
         """``H_feature + α (H_holistic + β H_specific)`` from branches on dim 1 ``[S, 3, ...]``."""
         return h[:, 0] + self.cfg.alpha * (h[:, 1] + self.cfg.beta * h[:, 2])
+
+
+def _self_supervised(tuner: PromptTuner, prompts: TaskPrompts) -> List[float]:
+    """DGI on the target with the backbone frozen: tune ``prompts`` (and a fresh bilinear
+    discriminator) in place; returns the loss curve. Keeps the prompts of the lowest loss."""
+    cfg, prepared = tuner.cfg, tuner.prepared
+    gen = torch.Generator().manual_seed(0)
+    hidden = tuner.model.hidden
+    disc = torch.nn.Parameter(torch.nn.init.xavier_uniform_(torch.empty(hidden, hidden), generator=gen))
+    opt = torch.optim.Adam(list(prompts.parameters()) + [disc], lr=cfg.ssl_lr)
+    n = prepared.num_nodes
+    labels = torch.cat([torch.ones(n), torch.zeros(n)])
+    best, wait, best_state, curve = float("inf"), 0, None, []
+    for _ in range(cfg.ssl_steps):
+        before = {k: v.detach().clone() for k, v in prompts.state_dict().items()}
+        real = tuner.full_embeddings(prompts)
+        fake = tuner.full_embeddings(prompts, prepared.with_rows(torch.randperm(n, generator=gen)))
+        w = disc @ torch.sigmoid(real.mean(0))
+        loss = F.binary_cross_entropy_with_logits(torch.cat([real @ w, fake @ w]), labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        curve.append(float(loss.detach()))
+        if curve[-1] < best - 1e-6:
+            best, wait, best_state = curve[-1], 0, before
+        else:
+            wait += 1
+            if wait >= cfg.ssl_patience:
+                break
+    if best_state is not None:
+        prompts.load_state_dict(best_state)
+    return curve
 
 
 def graph_members(ptr: Tensor, graphs: Tensor) -> Tuple[Tensor, Tensor]:

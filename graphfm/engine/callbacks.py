@@ -41,3 +41,77 @@ class StepProgressBar(ProgressBar):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+class BestLossStopping(pl.Callback):
+    """Stop once the training loss has not improved for ``patience`` steps and end with the
+    weights that gave the lowest loss (the public SAMGPT code's stopping rule).
+
+    The loss of a step is computed with the weights *before* that step's update, so those
+    are the weights kept. The counters are part of the resumable state.
+
+    Args:
+        patience (int): Steps without improvement before stopping.
+        min_delta (float): Smallest decrease that counts as an improvement. (default: ``0.0``)
+    """
+
+    def __init__(self, patience: int, min_delta: float = 0.0) -> None:
+        super().__init__()
+        self.patience, self.min_delta = int(patience), float(min_delta)
+        self.best, self.best_step, self.wait = float("inf"), 0, 0
+        self.best_state: Optional[dict] = None
+        self._before: Optional[dict] = None
+
+    def _model(self, pl_module: "pl.LightningModule"):
+        return pl_module.objective.model
+
+    def on_train_batch_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", batch: Any,
+                             batch_idx: int) -> None:
+        self._before = {k: v.detach().clone() for k, v in self._model(pl_module).state_dict().items()}
+
+    def on_train_batch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", outputs: Any,
+                           batch: Any, batch_idx: int) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        loss = float(loss.detach()) if hasattr(loss, "detach") else float(loss)
+        if loss < self.best - self.min_delta:
+            self.best, self.best_step, self.wait, self.best_state = loss, trainer.global_step, 0, self._before
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                trainer.should_stop = True
+        pl_module.log("train/best_loss", self.best, on_step=True, on_epoch=False, batch_size=1)
+
+    def on_train_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+        if self.best_state is not None:
+            self._model(pl_module).load_state_dict(self.best_state)
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "best_step": self.best_step, "wait": self.wait, "best_state": self.best_state}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.best, self.best_step = state_dict["best"], state_dict["best_step"]
+        self.wait, self.best_state = state_dict["wait"], state_dict["best_state"]
+
+
+class EmbeddingDiagnostics(pl.Callback):
+    """Log ``objective.diagnostics(batch)`` (e.g. effective rank, mean cosine of a source
+    graph's embeddings) on the first step and every ``every`` steps, so that collapse shows
+    in ``metrics.csv`` and ``loss.png``. Objectives without ``diagnostics`` are skipped.
+
+    Args:
+        every (int): Steps between two measurements.
+    """
+
+    def __init__(self, every: int) -> None:
+        super().__init__()
+        self.every = max(1, int(every))
+
+    def on_train_batch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", outputs: Any,
+                           batch: Any, batch_idx: int) -> None:
+        diagnostics = getattr(pl_module.objective, "diagnostics", None)
+        step = trainer.global_step
+        if diagnostics is None or (step != 1 and step % self.every):
+            return
+        values = diagnostics(batch)
+        pl_module.log_dict({f"diag/{k}": float(v) for k, v in values.items()}, on_step=True, on_epoch=False,
+                           batch_size=1)

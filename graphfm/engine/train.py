@@ -67,7 +67,7 @@ def pretrain(config: Union[PathLike, ExperimentConfig, dict], out_dir: PathLike,
     """
     import lightning.pytorch as pl
 
-    from graphfm.engine.callbacks import StepProgressBar
+    from graphfm.engine.callbacks import BestLossStopping, EmbeddingDiagnostics, StepProgressBar
     from graphfm.engine.module import PretrainModule
 
     cfg = _as_config(config, overrides)
@@ -84,6 +84,10 @@ def pretrain(config: Union[PathLike, ExperimentConfig, dict], out_dir: PathLike,
         torch.backends.cudnn.allow_tf32 = True
     precision = tcfg.precision if tcfg.precision != "auto" else ("bf16-mixed" if cuda else "32-true")
     callbacks: list = []
+    if tcfg.patience > 0:
+        callbacks.append(BestLossStopping(tcfg.patience))
+    if tcfg.diagnostics:
+        callbacks.append(EmbeddingDiagnostics(tcfg.log_every))
     ckpt_path = None
     if tcfg.ckpt_every > 0 or resume:
         from lightning.pytorch.callbacks import ModelCheckpoint
@@ -103,7 +107,7 @@ def pretrain(config: Union[PathLike, ExperimentConfig, dict], out_dir: PathLike,
         enable_progress_bar=tcfg.progress, enable_model_summary=False,
         logger=pl.loggers.CSVLogger(str(out_dir), name="", version="logs"),
         callbacks=callbacks + ([StepProgressBar()] if tcfg.progress else []),
-        enable_checkpointing=bool(callbacks), num_sanity_val_steps=0, limit_val_batches=0,
+        enable_checkpointing=tcfg.ckpt_every > 0 or resume, num_sanity_val_steps=0, limit_val_batches=0,
         deterministic="warn" if not cuda else False, default_root_dir=str(out_dir),
     )
     module = PretrainModule(objective, tcfg)
@@ -139,15 +143,18 @@ def _quiet_lightning() -> None:
 
 
 def _plot_losses(csv_path: Path, png_path: Path) -> None:
-    """Plot every ``*loss*`` column of the CSV log against the step (PNG)."""
+    """Plot every ``*loss*`` column of the CSV log against the step (PNG), and the
+    embedding diagnostics (``diag/*``) in a second panel when they were logged."""
     import csv
 
     if not csv_path.is_file():
         return
     with open(csv_path) as fh:
         rows = list(csv.DictReader(fh))
-    columns = [c for c in (rows[0].keys() if rows else []) if "loss" in c]
-    if not columns:
+    keys = list(rows[0].keys()) if rows else []
+    panels = [("loss", [c for c in keys if "loss" in c]), ("diagnostics", [c for c in keys if c.startswith("diag/")])]
+    panels = [(name, cols) for name, cols in panels if cols]
+    if not panels:
         return
     import matplotlib
 
@@ -156,15 +163,17 @@ def _plot_losses(csv_path: Path, png_path: Path) -> None:
 
     from graphfm.io import atomic_path
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for col in columns:
-        pts = [(int(r["step"]), float(r[col])) for r in rows if r.get(col) not in (None, "")]
-        if pts:
-            ax.plot(*zip(*pts), label=col.replace("train/", ""))
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.legend(fontsize=7)
-    ax.set_title(png_path.parent.name)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
+    for ax, (name, columns) in zip(axes[0], panels):
+        for col in columns:
+            pts = [(int(r["step"]), float(r[col])) for r in rows if r.get(col) not in (None, "")]
+            if pts:
+                ax.plot(*zip(*pts), label=col.replace("train/", "").replace("diag/", ""))
+        ax.set_xlabel("step")
+        ax.set_ylabel(name)
+        ax.set_yscale("log" if name == "diagnostics" else "linear")
+        ax.legend(fontsize=7)
+    fig.suptitle(png_path.parent.name)
     fig.tight_layout()
     with atomic_path(png_path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)

@@ -25,6 +25,8 @@ from graphfm.nn import NormalizedAdjacency, TokenGCN, spmm_batched
 
 __all__ = ["SAMGPT", "PreparedGraph"]
 
+BRANCHES = ("single", "dual")
+
 
 @dataclass
 class PreparedGraph:
@@ -37,6 +39,15 @@ class PreparedGraph:
     @property
     def num_nodes(self) -> int:
         return int(self.x.size(0))
+
+    def with_rows(self, perm: Tensor) -> "PreparedGraph":
+        """The same graph with its feature rows permuted (DGI's corrupted negatives)."""
+        x = self.x[perm]
+        return PreparedGraph(x, self.adj, spmm_batched(self.adj.matrix(), x.unsqueeze(1)).squeeze(1))
+
+    def with_adjacency(self, adj: NormalizedAdjacency) -> "PreparedGraph":
+        """The same features on another adjacency (an augmented view)."""
+        return PreparedGraph(self.x, adj, spmm_batched(adj.matrix(), self.x.unsqueeze(1)).squeeze(1))
 
 
 @MODELS.register("samgpt")
@@ -61,6 +72,15 @@ class SAMGPT(PretrainedModel):
             source tokens or ``"ones"`` (no modulation). (default: ``"mean"``)
         whiten (bool): Unit-variance columns after alignment instead of one scale per
             domain. (default: ``False``)
+        residual (bool): Residual GCN layers from the second on (the public code).
+            (default: ``False``)
+        branches (str): ``"single"``: one GCN pass with both tokens; ``"dual"``: a
+            *feature branch* (feature token on the input, no structure tokens) plus a
+            *structure branch* (structure tokens, raw aligned input), summed, as the public
+            code pretrains and as adaptation fuses ``H_fea + α (H_hol + β H_spe)``.
+            (default: ``"single"``)
+        token_init (str): ``"ones"`` (no modulation at first) or ``"random"`` (Glorot
+            uniform around one; tokens of different domains start apart). (default: ``"ones"``)
     """
 
     model_name = "samgpt"
@@ -68,7 +88,8 @@ class SAMGPT(PretrainedModel):
     def __init__(self, domains: Optional[List[str]] = None, in_dims: Optional[Dict[str, int]] = None,
                  align_dim: int = 50, hidden: int = 256, num_layers: int = 3, token_placement: str = "message",
                  activation: str = "prelu", init: str = "orthogonal", neutral_tokens: str = "mean",
-                 whiten: bool = False) -> None:
+                 whiten: bool = False, residual: bool = False, branches: str = "single",
+                 token_init: str = "ones") -> None:
         super().__init__()
         from graphfm.data import FeatureAligner
 
@@ -80,12 +101,16 @@ class SAMGPT(PretrainedModel):
                               "give in_dims: {domain: num_features} for every domain")
         if neutral_tokens not in ("mean", "ones"):
             raise ConfigError(f"model.neutral_tokens must be 'mean' or 'ones', got '{neutral_tokens}'")
-        self.domains, self.neutral = domains, neutral_tokens
+        if branches not in BRANCHES:
+            raise ConfigError(f"model.branches must be one of {BRANCHES}, got '{branches}'")
+        if token_init not in ("ones", "random"):
+            raise ConfigError(f"model.token_init must be 'ones' or 'random', got '{token_init}'")
+        self.domains, self.neutral, self.branches = domains, neutral_tokens, branches
         self.aligner = FeatureAligner(align_dim, domain_dims={d: in_dims[d] for d in domains}, whiten=whiten)
-        self.gcn = TokenGCN(align_dim, hidden, num_layers, token_placement, activation, init)
+        self.gcn = TokenGCN(align_dim, hidden, num_layers, token_placement, activation, init, residual)
         k = len(domains)
-        self.feature_tokens = nn.Parameter(torch.ones(k, align_dim))
-        self.structure_tokens = nn.ParameterList(nn.Parameter(torch.ones(k, d)) for d in self.gcn.token_dims)
+        self.feature_tokens = nn.Parameter(_tokens(k, align_dim, token_init))
+        self.structure_tokens = nn.ParameterList(nn.Parameter(_tokens(k, d, token_init)) for d in self.gcn.token_dims)
         self._cache: Dict[Tuple, PreparedGraph] = {}
 
     # ------------------------------------------------------------------ construction
@@ -158,10 +183,22 @@ class SAMGPT(PretrainedModel):
         self._cache.clear()
 
     def encode(self, prepared: PreparedGraph, feature_token: Tensor, structure_tokens: Sequence[Tensor]) -> Tensor:
-        """Node embeddings ``[N, hidden]`` of a prepared graph under the given tokens."""
-        agg1 = (prepared.agg1 * feature_token).unsqueeze(1)
-        adj = prepared.adj.matrix()
-        return self.gcn.forward_plan(agg1, [adj] * (self.gcn.num_layers - 1), structure_tokens).squeeze(1)
+        """Node embeddings ``[N, hidden]`` of a prepared graph under the given tokens (the sum
+        of the branches for ``branches="dual"``)."""
+        out = self.encode_branches(prepared, feature_token, structure_tokens)
+        return out[0] if len(out) == 1 else out[0] + out[1]
+
+    def encode_branches(self, prepared: PreparedGraph, feature_token: Optional[Tensor],
+                        structure_tokens: Optional[Sequence[Tensor]]) -> List[Tensor]:
+        """One ``[N, hidden]`` output per branch: ``[H]`` (single) or ``[H_fea, H_str]`` (dual)."""
+        adj = [prepared.adj.matrix()] * (self.gcn.num_layers - 1)
+        agg1 = prepared.agg1.unsqueeze(1)
+        if self.branches == "single":
+            first = agg1 * feature_token if feature_token is not None else agg1
+            return [self.gcn.forward_plan(first, adj, structure_tokens).squeeze(1)]
+        fea = agg1 * feature_token if feature_token is not None else agg1
+        return [self.gcn.forward_plan(fea, adj, None).squeeze(1),
+                self.gcn.forward_plan(agg1, adj, structure_tokens).squeeze(1)]
 
     def encode_domain(self, data: Any) -> Tuple[Tensor, PreparedGraph]:
         """Embeddings of a source-domain graph under its own tokens (pretraining)."""
@@ -188,6 +225,14 @@ class SAMGPT(PretrainedModel):
         emb = self.embed(batch)
         out = torch.zeros(len(graphs), emb.size(1), dtype=emb.dtype).index_add_(0, batch.batch, emb)
         return out / torch.bincount(batch.batch, minlength=len(graphs)).clamp_min(1).unsqueeze(1)
+
+
+def _tokens(k: int, dim: int, init: str) -> Tensor:
+    """``k`` tokens of width ``dim``: ones, or ones plus a Glorot-uniform perturbation."""
+    tokens = torch.ones(k, dim)
+    if init == "random" and k:
+        tokens += nn.init.xavier_uniform_(torch.empty(k, dim))
+    return tokens
 
 
 def _strip(graph: Any) -> Any:

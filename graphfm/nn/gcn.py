@@ -32,7 +32,7 @@ __all__ = ["TokenGCN"]
 
 PLACEMENTS = ("message", "output")
 ACTIVATIONS = ("prelu", "relu")
-INITS = ("orthogonal", "default")
+INITS = ("orthogonal", "xavier", "default")
 
 
 class TokenGCN(nn.Module):
@@ -53,12 +53,16 @@ class TokenGCN(nn.Module):
         activation (str): ``"prelu"`` (per-channel, as in DGI) or ``"relu"``.
             (default: ``"prelu"``)
         init (str): Weight initialisation: ``"orthogonal"`` (norm-preserving, zero bias;
-            a random GCN then keeps most of the propagated feature information) or
+            a random GCN then keeps most of the propagated feature information),
+            ``"xavier"`` (Glorot uniform, zero bias; the public SAMGPT code) or
             ``"default"`` (PyTorch's ``nn.Linear`` init). (default: ``"orthogonal"``)
+        residual (bool): Add each layer's input to its output from the second layer on,
+            ``H^l = layer(H^{l-1}) + H^{l-1}`` (the public SAMGPT code's backbone).
+            (default: ``False``)
     """
 
     def __init__(self, in_dim: int, hidden: int = 256, num_layers: int = 3, placement: str = "message",
-                 activation: str = "prelu", init: str = "orthogonal") -> None:
+                 activation: str = "prelu", init: str = "orthogonal", residual: bool = False) -> None:
         super().__init__()
         if placement not in PLACEMENTS:
             raise ConfigError(f"token placement '{placement}' is unknown; use one of {PLACEMENTS}")
@@ -69,15 +73,15 @@ class TokenGCN(nn.Module):
         if num_layers < 1 or hidden < 1 or in_dim < 1:
             raise ConfigError(f"TokenGCN needs positive sizes, got in_dim={in_dim}, hidden={hidden}, "
                               f"num_layers={num_layers}")
-        self.placement, self.activation = placement, activation
+        self.placement, self.activation, self.residual = placement, activation, residual
         dims = [in_dim] + [hidden] * num_layers
         self.dims = dims
         self.lins = nn.ModuleList(nn.Linear(dims[i], dims[i + 1]) for i in range(num_layers))
         self.slopes = nn.ParameterList(nn.Parameter(torch.full((hidden,), 0.25)) for _ in range(num_layers)) \
             if activation == "prelu" else nn.ParameterList()
-        if init == "orthogonal":
+        if init != "default":
             for lin in self.lins:
-                nn.init.orthogonal_(lin.weight)
+                (nn.init.orthogonal_ if init == "orthogonal" else nn.init.xavier_uniform_)(lin.weight)
                 nn.init.zeros_(lin.bias)
 
     @property
@@ -124,7 +128,8 @@ class TokenGCN(nn.Module):
                              f"got {len(tokens)} and {len(adjs)}")
         h = self.layer(0, agg1, tokens[0])
         for i, mat in enumerate(adjs, start=1):
-            h = self.layer(i, spmm_batched(mat, h), tokens[i])
+            agg = spmm_batched(mat, h)
+            h = self.layer(i, agg, tokens[i]) + (_rows_of(mat, h) if self.residual else 0)
         return h
 
     def forward(self, x: Tensor, adj: SparseMatrix, tokens: Optional[Sequence[Optional[Tensor]]] = None) -> Tensor:
@@ -143,3 +148,15 @@ class TokenGCN(nn.Module):
         h = x.unsqueeze(1) if squeeze else x
         out = self.forward_plan(spmm_batched(adj, h), [adj] * (self.num_layers - 1), tokens)
         return out.squeeze(1) if squeeze else out
+
+
+def _rows_of(mat: SparseMatrix, h: Tensor) -> Tensor:
+    """The previous layer's output on the rows of ``mat``'s output (residual connection).
+
+    For the full graph (a square ``Â``) the rows are the same; a propagation plan's
+    matrices map ``R_l`` rows to ``R_{l+1}`` rows, whose own previous values are found
+    through the plan's self-loops (each output row aggregates itself exactly once).
+    """
+    if mat.shape[0] == mat.shape[1] == h.size(0) and mat.self_index is None:
+        return h
+    return h[mat.self_index]

@@ -114,6 +114,7 @@ def build_plan(adj: NormalizedAdjacency, seeds: Tensor, num_layers: int, groups:
         child_keys, col = torch.unique(child_g * n + child_v, return_inverse=True)
         size = (nodes[0].numel(), child_keys.numel())
         mat = SparseMatrix(torch.stack([parent, col]), weight, size)
+        mat.self_index = col[-size[0]:]            # self-loops come last: each row's own column
         adjs.insert(0, mat)
         nodes.insert(0, child_keys % n)
         grps.insert(0, child_keys // n)
@@ -162,6 +163,8 @@ class SparseMatrix:
 
         self.shape = (int(shape[0]), int(shape[1]))
         self.symmetric = symmetric
+        #: For a plan's matrix, the input row of every output row's own node (set by build_plan).
+        self.self_index: Optional[Tensor] = None
         self._csr = sp.csr_matrix((values.detach().cpu().float().numpy(),
                                    (indices[0].cpu().numpy(), indices[1].cpu().numpy())), shape=self.shape)
         self._csr.sum_duplicates()

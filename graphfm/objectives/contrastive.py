@@ -13,9 +13,15 @@ Three variants:
   WWW 2023, https://arxiv.org/abs/2302.08043): linked nodes' readouts are positives,
   other sampled nodes' readouts negatives.
 * ``"dgi"``: Deep Graph Infomax (Veličković et al., ICLR 2019,
-  https://arxiv.org/abs/1809.10341), the public SAMGPT code's loss: a bilinear
-  discriminator tells node embeddings of the graph from those of a row-shuffled copy,
-  against the graph summary.
+  https://arxiv.org/abs/1809.10341): a bilinear discriminator tells node embeddings of
+  the graph from those of a row-shuffled copy, against the graph summary.
+* ``"graphcl"``: the public SAMGPT code's loss, GraphCL-style (You et al., NeurIPS 2020,
+  https://arxiv.org/abs/2010.13902) on DGI's discriminator: the summaries of two
+  edge-dropped views each score the graph's node embeddings against a row-shuffled
+  copy's; the two views' logits are summed.
+
+With a dual-branch model (``model.branches="dual"``) the DGI-style variants score each
+branch (feature, structure) and sum the branches' logits, as the public code does.
 """
 from __future__ import annotations
 
@@ -31,7 +37,7 @@ from graphfm.objectives.base import OBJECTIVES, Objective
 
 __all__ = ["GraphContrastive"]
 
-VARIANTS = ("subgraph", "link", "dgi")
+VARIANTS = ("subgraph", "link", "dgi", "graphcl")
 
 
 @OBJECTIVES.register("graph_contrastive")
@@ -48,6 +54,7 @@ class GraphContrastive(Objective):
             readouts are the negatives. (default: ``1024``)
         readout_hops (int): Radius of the subgraph whose mean is a node's readout. (default: ``1``)
         seed (int): Seed of the anchor sampling. (default: ``0``)
+        edge_drop (float): Fraction of edges dropped in each ``"graphcl"`` view. (default: ``0.2``)
         ortho_weight (float): Weight of a penalty ``Σ_l ||W_l^T W_l - I||^2 / d_l`` that keeps
             every GCN layer close to an isometry, so that pretraining cannot discard the
             feature directions an unseen domain needs (our addition; ``0`` disables).
@@ -55,10 +62,13 @@ class GraphContrastive(Objective):
     """
 
     def __init__(self, model: PretrainedModel, variant: str = "subgraph", temperature: float = 0.2,
-                 num_samples: int = 1024, readout_hops: int = 1, seed: int = 0, ortho_weight: float = 0.0) -> None:
+                 num_samples: int = 1024, readout_hops: int = 1, seed: int = 0, ortho_weight: float = 0.0,
+                 edge_drop: float = 0.2) -> None:
         super().__init__(model)
         if variant not in VARIANTS:
             raise ConfigError(f"objective.variant '{variant}' is unknown; valid variants: {', '.join(VARIANTS)}")
+        if not 0.0 <= edge_drop < 1.0:
+            raise ConfigError(f"objective.edge_drop must be in [0, 1), got {edge_drop}")
         if temperature <= 0 or num_samples < 2 or readout_hops < 0:
             raise ConfigError("objective needs temperature > 0, num_samples >= 2 and readout_hops >= 0, got "
                               f"{temperature}, {num_samples}, {readout_hops}")
@@ -67,9 +77,11 @@ class GraphContrastive(Objective):
                               f"not {type(model).__name__}; use model name 'samgpt'")
         self.variant, self.temperature = variant, temperature
         self.num_samples, self.readout_hops, self.ortho_weight = num_samples, readout_hops, ortho_weight
+        self.edge_drop = edge_drop
         self.generator = torch.Generator().manual_seed(seed)
         hidden = model.hidden if hasattr(model, "hidden") else None
-        self.discriminator = nn.Parameter(torch.empty(hidden, hidden)) if variant == "dgi" and hidden else None
+        self.discriminator = nn.Parameter(torch.empty(hidden, hidden)) \
+            if variant in ("dgi", "graphcl") and hidden else None
         if self.discriminator is not None:
             nn.init.xavier_uniform_(self.discriminator)
 
@@ -84,7 +96,10 @@ class GraphContrastive(Objective):
         out: Dict[str, Tensor] = {}
         terms = []
         for graph in graphs:
-            h, prepared = self.model.encode_domain(graph)
+            if self.variant in ("dgi", "graphcl"):      # these encode their own views
+                h, prepared = None, self.model.prepare(graph)
+            else:
+                h, prepared = self.model.encode_domain(graph)
             term = getattr(self, f"_{self.variant}")(h, prepared, graph)
             terms.append(term)
             out[f"{graph.domain}_term"] = term.detach()
@@ -139,14 +154,48 @@ class GraphContrastive(Objective):
         return self._info_nce(s[u.to(h.device)], s[v.to(h.device)])
 
     def _dgi(self, h: Tensor, prepared, graph) -> Tensor:
-        perm = torch.randperm(prepared.num_nodes, generator=self.generator).to(h.device)
-        feature, structure = self.model.tokens_of(graph.domain)
-        adj = prepared.adj.matrix()
-        shuffled = (adj @ prepared.x[perm]) * feature
-        h_neg = self.model.gcn.forward_plan(shuffled.unsqueeze(1), [adj] * (self.model.gcn.num_layers - 1),
-                                            structure).squeeze(1)
-        summary = torch.sigmoid(h.mean(0))
-        w = self.discriminator @ summary
-        logits = torch.cat([h @ w, h_neg @ w])
-        labels = torch.cat([torch.ones(h.size(0)), torch.zeros(h.size(0))]).to(h.device)
+        return self._infomax(prepared, graph.domain, [prepared])
+
+    def _graphcl(self, h: Tensor, prepared, graph) -> Tensor:
+        views = [prepared.with_adjacency(self._drop_edges(prepared.adj)) for _ in range(2)]
+        return self._infomax(prepared, graph.domain, views)
+
+    def _infomax(self, prepared, domain: str, views: List) -> Tensor:
+        """BCE of the bilinear discriminator: real node embeddings against a row-shuffled
+        copy's, scored against the sigmoid mean readout of every view; logits summed over
+        views and branches."""
+        feature, structure = self.model.tokens_of(domain)
+        perm = torch.randperm(prepared.num_nodes, generator=self.generator).to(prepared.x.device)
+        real = self.model.encode_branches(prepared, feature, structure)
+        fake = self.model.encode_branches(prepared.with_rows(perm), feature, structure)
+        summaries = [real] if len(views) == 1 and views[0] is prepared else \
+            [self.model.encode_branches(v, feature, structure) for v in views]
+        logits = 0
+        for b in range(len(real)):
+            for view in summaries:
+                w = self.discriminator @ torch.sigmoid(view[b].mean(0))
+                logits = logits + torch.cat([real[b] @ w, fake[b] @ w])
+        n = prepared.num_nodes
+        labels = torch.cat([torch.ones(n), torch.zeros(n)]).to(logits.device)
         return F.binary_cross_entropy_with_logits(logits, labels)
+
+    def _drop_edges(self, adj):
+        """A copy of the graph without a random ``edge_drop`` fraction of its undirected edges."""
+        from graphfm.nn import NormalizedAdjacency
+
+        row = torch.repeat_interleave(torch.arange(adj.num_nodes), adj.degree)
+        col = adj.col
+        upper = row < col
+        row, col = row[upper], col[upper]
+        keep = torch.rand(row.numel(), generator=self.generator) >= self.edge_drop
+        row, col = row[keep], col[keep]
+        return NormalizedAdjacency(torch.stack([torch.cat([row, col]), torch.cat([col, row])]), adj.num_nodes)
+
+    @torch.no_grad()
+    def diagnostics(self, batch: List) -> Dict[str, float]:
+        """Effective rank and mean cosine of the first domain's embeddings (collapse watch)."""
+        from graphfm.stats import effective_rank, mean_cosine
+
+        graph = (batch if isinstance(batch, (list, tuple)) else [batch])[0]
+        h, _ = self.model.encode_domain(graph)
+        return {"effective_rank": effective_rank(h), "mean_cosine": mean_cosine(h)}

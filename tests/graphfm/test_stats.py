@@ -33,3 +33,13 @@ def test_paired_difference_rejects_unpaired_series():
     with pytest.raises(ValueError, match="same tasks"):
         paired_difference([1.0, 2.0], [1.0])
     assert math.isinf(paired_difference([1.0], [0.0])["high"])
+
+
+def test_effective_rank_and_mean_cosine_detect_collapse():
+    from graphfm.stats import effective_rank, mean_cosine
+
+    gen = torch.Generator().manual_seed(0)
+    iso = torch.randn(2000, 8, generator=gen)
+    assert effective_rank(iso) > 7.5 and abs(mean_cosine(iso)) < 0.05
+    collapsed = torch.randn(2000, 1, generator=gen) @ torch.ones(1, 8) + 5.0
+    assert effective_rank(collapsed) < 1.5 and mean_cosine(collapsed) > 0.9

@@ -121,3 +121,23 @@ def test_ego_members_and_mean_pool():
     assert node2.tolist() == [0, 1, 2]
     pooled = mean_pool_matrix(item, torch.arange(5), 2, 5) @ torch.arange(4.0)[node].unsqueeze(1)
     assert torch.allclose(pooled.squeeze(1), torch.tensor([0.5, 2.0]))
+
+
+def test_residual_plan_equals_full_graph():
+    """A propagation plan of a residual GCN gives the full-graph rows exactly."""
+    import torch
+
+    from graphfm.data import synthetic_domain
+    from graphfm.nn import NormalizedAdjacency, TokenGCN, build_plan, spmm_batched
+
+    g = synthetic_domain(1)
+    torch.manual_seed(0)
+    gcn = TokenGCN(g.num_features, 8, 3, placement="output", init="xavier", residual=True)
+    adj = NormalizedAdjacency(g.edge_index, g.num_nodes)
+    x = g.x.float().unsqueeze(1)
+    full = gcn.forward_plan(spmm_batched(adj.matrix(), x), [adj.matrix()] * 2).squeeze(1)
+    seeds = torch.tensor([3, 40, 41, 700])
+    plan = build_plan(adj, seeds, 3)
+    agg1 = spmm_batched(adj.matrix(), x)[plan.nodes[0]]
+    out = gcn.forward_plan(agg1, plan.adjs)[plan.output_index].squeeze(1)
+    assert torch.allclose(out, full[seeds], atol=1e-5)

@@ -54,6 +54,6 @@ def test_registered_names_and_bad_options():
     assert OBJECTIVES.get("samgpt_contrastive") is GraphContrastive
     model, _ = _setup()
     with pytest.raises(ConfigError, match="variant"):
-        GraphContrastive(model, variant="graphcl")
+        GraphContrastive(model, variant="infonce")
     with pytest.raises(ConfigError, match="temperature"):
         GraphContrastive(model, temperature=0.0)
