@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--targets", nargs="+", default=None, help="restrict to these targets")
     p.add_argument("--tasks", type=int, default=None, help="few-shot tasks per seed")
     p.add_argument("--seeds", type=int, default=None, help="seeds")
+    p.add_argument("--protocol", choices=("graphfm", "paper", "both"), default=None,
+                   help="few-shot protocol of benchmarks that offer one (samgpt): ours, the paper's, or both")
     _add_data_root(p)
     return parser
 
@@ -129,8 +131,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     load_benchmarks()
     runner = BENCHMARKS.get(args.name)
-    options = {k: v for k, v in (("targets", args.targets), ("tasks", args.tasks), ("seeds", args.seeds))
-               if v is not None}
+    options = {k: v for k, v in (("targets", args.targets), ("tasks", args.tasks), ("seeds", args.seeds),
+                                 ("protocol", args.protocol)) if v is not None}
     result = runner(Path(args.out), data_root=args.data_root, quick=args.quick, **options)
     print(f"{len(result['rows'])} rows written to {Path(args.out) / (args.name + '.json')} and .md")
     return 0

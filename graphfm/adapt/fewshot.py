@@ -18,7 +18,7 @@ from torch import Tensor
 
 from graphfm.errors import DataError
 
-__all__ = ["FewShotTasks", "sample_tasks", "prototype_accuracy", "linear_probe_accuracy",
+__all__ = ["FewShotTasks", "sample_tasks", "paper_tasks", "prototype_accuracy", "linear_probe_accuracy",
            "class_prototypes"]
 
 
@@ -58,7 +58,7 @@ class FewShotTasks:
 
 
 def sample_tasks(y: Tensor, shots: int, num_tasks: int, seed: int, max_query: int = 1000,
-                 classes: Optional[Sequence[int]] = None) -> FewShotTasks:
+                 classes: Optional[Sequence[int]] = None, query_items: Optional[Tensor] = None) -> FewShotTasks:
     """Sample ``num_tasks`` ``C``-way ``shots``-shot tasks from labels ``y``.
 
     Support items are drawn per class without replacement with a generator seeded by
@@ -75,6 +75,10 @@ def sample_tasks(y: Tensor, shots: int, num_tasks: int, seed: int, max_query: in
         seed (int): Seed of the sampling generator.
         max_query (int): Most queries per task. (default: ``1000``)
         classes (Sequence[int], optional): Classes to use (default: every label present).
+        query_items (Tensor, optional): A fixed test set: every task's queries are these
+            items (those labelled with one of the classes) and supports are drawn from the
+            other items, as in the public SAMGPT evaluation (the last 100 node ids, see
+            :func:`paper_tasks`). (default: ``None``)
 
     Raises:
         DataError: if there are fewer than two classes or a class has ``shots`` or
@@ -83,6 +87,11 @@ def sample_tasks(y: Tensor, shots: int, num_tasks: int, seed: int, max_query: in
     y = torch.as_tensor(y).long().view(-1).cpu()
     if shots < 1 or num_tasks < 1:
         raise DataError(f"shots ({shots}) and tasks ({num_tasks}) must both be at least 1")
+    fixed = None
+    if query_items is not None:
+        fixed = torch.as_tensor(query_items).long().view(-1)
+        y_all, y = y, y.clone()
+        y[fixed] = -1                                                          # never a support item
     labelled = torch.nonzero(y >= 0).view(-1)
     cls = torch.as_tensor(list(classes), dtype=torch.long) if classes is not None \
         else torch.unique(y[labelled])
@@ -91,20 +100,38 @@ def sample_tasks(y: Tensor, shots: int, num_tasks: int, seed: int, max_query: in
                         "pick a labelled target with several classes")
     members = [labelled[y[labelled] == c] for c in cls.tolist()]
     for c, idx in zip(cls.tolist(), members):
-        if idx.numel() <= shots:
+        if idx.numel() <= shots - (fixed is not None):
             raise DataError(f"class {c} has {idx.numel()} labelled item(s), fewer than shots + 1 = {shots + 1}; "
                             f"lower --shots or drop that class")
     gen = torch.Generator().manual_seed(int(seed))
     support = torch.stack([
         torch.cat([idx[torch.randperm(idx.numel(), generator=gen)[:shots]] for idx in members])
         for _ in range(num_tasks)])                                            # [T, C*shots]
+    remap = torch.full((int(max(y.max(), 0 if fixed is None else y_all.max())) + 1,), -1, dtype=torch.long)
+    remap[cls] = torch.arange(cls.numel())
+    if fixed is not None:
+        query = fixed[(y_all[fixed] >= 0) & (remap[y_all[fixed].clamp_min(0)] >= 0)].expand(num_tasks, -1)
+        return FewShotTasks(support, remap[y[support]], query, remap[y_all[query]], cls, shots)
     pool = torch.cat(members)
     if pool.numel() - support.size(1) > max_query:
         pool = pool[torch.randperm(pool.numel(), generator=gen)]
     query = _queries(pool, support, max_query)                                  # [T, Q]
-    remap = torch.full((int(y.max()) + 1,), -1, dtype=torch.long)
-    remap[cls] = torch.arange(cls.numel())
     return FewShotTasks(support, remap[y[support]], query, remap[y[query]], cls, shots)
+
+
+def paper_tasks(y: Tensor, shots: int, num_tasks: int, seed: int, test_size: int = 100) -> FewShotTasks:
+    """Tasks of the public SAMGPT evaluation: the queries are the last ``test_size`` node
+    ids, the same for every task; supports are drawn per class from the other nodes.
+
+    Args:
+        y (Tensor): Labels ``[N]``.
+        shots (int): Support items per class.
+        num_tasks (int): Number of tasks.
+        seed (int): Seed of the support sampling.
+        test_size (int): Size of the fixed test set. (default: ``100``)
+    """
+    n = int(torch.as_tensor(y).numel())
+    return sample_tasks(y, shots, num_tasks, seed, query_items=torch.arange(max(0, n - test_size), n))
 
 
 def _queries(pool: Tensor, support: Tensor, max_query: int) -> Tensor:

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from graphfm.adapt.baselines import frozen_embeddings_accuracy
-from graphfm.adapt.fewshot import sample_tasks
+from graphfm.adapt.fewshot import paper_tasks, sample_tasks
 from graphfm.adapt.samgpt import PromptConfig, PromptTuner
 from graphfm.errors import ConfigError, DataError
 from graphfm.stats import summarise
@@ -21,6 +21,14 @@ from graphfm.stats import summarise
 __all__ = ["run_adaptation", "adapt_model", "load_target", "summarise"]
 
 METHODS = ("auto", "prompt", "frozen")
+PROTOCOLS = ("graphfm", "paper")
+
+
+def task_sampler(protocol: str):
+    """``(labels, shots, tasks, seed, max_query) -> FewShotTasks`` of a protocol."""
+    if protocol == "paper":
+        return lambda y, shots, tasks, seed, max_query: paper_tasks(y, shots, tasks, seed)
+    return lambda y, shots, tasks, seed, max_query: sample_tasks(y, shots, tasks, seed=seed, max_query=max_query)
 
 
 def load_target(target: Any, data_root: Optional[str] = None) -> Tuple[Any, Optional[Tensor], Tensor]:
@@ -53,7 +61,8 @@ def load_target(target: Any, data_root: Optional[str] = None) -> Tuple[Any, Opti
 def adapt_model(model: Any, data: Any, labels: Tensor, task: str = "node", shots: int = 1, tasks: int = 100,
                 seeds: int = 5, method: str = "auto", ego_hops: int = 1, max_query: int = 1000,
                 graph_ptr: Optional[Tensor] = None, config: Optional[PromptConfig] = None,
-                progress: bool = False, tuner: Optional[PromptTuner] = None) -> Dict[str, Any]:
+                progress: bool = False, tuner: Optional[PromptTuner] = None,
+                protocol: str = "graphfm") -> Dict[str, Any]:
     """Score ``model`` on ``seeds x tasks`` few-shot tasks of ``data``.
 
     Args:
@@ -73,12 +82,18 @@ def adapt_model(model: Any, data: Any, labels: Tensor, task: str = "node", shots
         progress (bool): Show a progress bar over seeds. (default: ``False``)
         tuner (PromptTuner, optional): A tuner of ``model`` on ``data`` to reuse (its
             self-supervised prompts are computed once); its level is set to ``task``.
+        protocol (str): ``"graphfm"`` (queries: the other labelled items, at most
+            ``max_query``) or ``"paper"`` (queries: the last 100 node ids, as the public
+            SAMGPT code evaluates; see :func:`~graphfm.adapt.fewshot.paper_tasks`).
+            (default: ``"graphfm"``)
 
     Returns:
         dict: ``mean``, ``std``, ``n``, ``seconds``, ``accuracies`` (percent, seed-major).
     """
     if method not in METHODS:
         raise ConfigError(f"adaptation method '{method}' is unknown; valid: {', '.join(METHODS)}")
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"protocol '{protocol}' is unknown; valid: {', '.join(PROTOCOLS)}")
     if task not in ("node", "graph"):
         raise ConfigError(f"task must be 'node' or 'graph', got '{task}'")
     if graph_ptr is not None and task == "node":
@@ -93,7 +108,7 @@ def adapt_model(model: Any, data: Any, labels: Tensor, task: str = "node", shots
         tuner = PromptTuner(model, data, task, ego_hops, config, graph_ptr)
     accs: List[Tensor] = []
     for seed in _progress(range(seeds), progress, f"{task} tasks"):
-        few = sample_tasks(labels, shots, tasks, seed=seed, max_query=max_query)
+        few = task_sampler(protocol)(labels, shots, tasks, seed, max_query)
         if tuner is not None:
             accs.append(tuner.run(few, seed=seed))
         else:

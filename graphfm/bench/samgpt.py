@@ -35,6 +35,9 @@ TARGETS = ("Cora", "CiteSeer", "Photo", "Computers", "FacebookPagePage", "LastFM
 ADAPT: Dict[str, Any] = {"ego_hops": 1, "max_query": 1000}
 #: Targets with a pretraining curve (node task) and its step counts.
 CURVE: Dict[str, Sequence[int]] = {"Cora": (20, 100), "Photo": (20, 100)}
+PROTOCOLS = ("graphfm", "paper", "both")
+#: Graph items of the paper's protocol: the node with its 1- and 2-hop neighbours.
+PAPER_EGO_HOPS = 2
 QUICK = {"targets": ["Cora"], "sources": ["CiteSeer", "LastFMAsia"], "tasks": 10, "seeds": 1,
          "overrides": ["trainer.max_steps=3", "model.hidden=32"]}
 
@@ -64,7 +67,7 @@ def available_targets(data_root: Optional[str]) -> List[str]:
 @BENCHMARKS.register("samgpt")
 def run(out_dir: Path, data_root: Optional[str] = None, quick: bool = False, targets: Optional[Sequence[str]] = None,
         tasks: int = 100, seeds: int = 5, checkpoints: Optional[Path] = None, progress: bool = True,
-        curve: bool = True) -> Dict[str, Any]:
+        curve: bool = True, protocol: str = "graphfm") -> Dict[str, Any]:
     """Run the leave-one-out table and write ``out_dir/samgpt.json`` and ``.md`` (+ curve PNG).
 
     Args:
@@ -79,9 +82,16 @@ def run(out_dir: Path, data_root: Optional[str] = None, quick: bool = False, tar
             ``checkpoints/<target>`` (default: a temporary folder, deleted).
         progress (bool): Print progress lines. (default: ``True``)
         curve (bool): Measure the pretraining curve on :data:`CURVE`. (default: ``True``)
+        protocol (str): ``"graphfm"`` (ours: queries = all other labelled nodes, at most
+            1,000; 1-hop ego-networks as graph items), ``"paper"`` (the public code's: queries
+            = the last 100 node ids, 2-hop ego-networks) or ``"both"``; rows carry
+            ``protocol``. (default: ``"graphfm"``)
     """
     from graphfm.adapt import PromptConfig
 
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"protocol '{protocol}' is unknown; valid: {', '.join(PROTOCOLS)}")
+    protocols = ("graphfm", "paper") if protocol == "both" else (protocol,)
     if quick:
         targets = list(targets or QUICK["targets"])
         tasks, seeds, curve = min(tasks, QUICK["tasks"]), min(seeds, QUICK["seeds"]), False
@@ -97,7 +107,7 @@ def run(out_dir: Path, data_root: Optional[str] = None, quick: bool = False, tar
         for target in targets:
             steps = CURVE.get(target, ()) if curve else ()
             target_rows, timing[target] = run_target(target, root / target, data_root, quick, tasks, seeds,
-                                                     progress, steps)
+                                                     progress, steps, protocols)
             rows.extend(target_rows)
     total = round(time.perf_counter() - start, 1)
     extra = {"targets": timing, "total_seconds": total, "tasks": tasks, "seeds": seeds, "quick": quick,
@@ -105,7 +115,8 @@ def run(out_dir: Path, data_root: Optional[str] = None, quick: bool = False, tar
     figures = plot_curve(rows, Path(out_dir) / "samgpt_curve.png") if curve else []
     return write_results(Path(out_dir), "samgpt", rows,
                          extra_md=summary_markdown(rows, timing, total, extra, figures),
-                         columns=("target", "task", "method", "mean", "std", "n", "seconds", "paper"), extra=extra)
+                         columns=("target", "task", "protocol", "method", "mean", "std", "n", "seconds", "paper"),
+                         extra=extra)
 
 
 def _pretrain(target: str, out: Path, data_root: Optional[str], quick: bool, extra: Sequence[str] = ()) -> Any:
@@ -118,7 +129,7 @@ def _pretrain(target: str, out: Path, data_root: Optional[str], quick: bool, ext
 
 
 def run_target(target: str, ckpt_dir: Path, data_root: Optional[str], quick: bool, tasks: int, seeds: int,
-               progress: bool = True, curve_steps: Sequence[int] = ()) -> tuple:
+               progress: bool = True, curve_steps: Sequence[int] = (), protocols: Sequence[str] = ("graphfm",)) -> tuple:
     """Pretrain on the other domains (and on the target alone), adapt every model to
     ``target`` on the same tasks; return ``(rows, timing)``."""
     from graphfm.adapt import PromptConfig, aligned_features, load_target
@@ -137,47 +148,52 @@ def run_target(target: str, ckpt_dir: Path, data_root: Optional[str], quick: boo
         short = _pretrain(target, ckpt_dir / f"steps{steps}", data_root, quick,
                           [f"trainer.max_steps={steps}", "trainer.patience=0"])
         models[f"samgpt_steps_{steps}"] = (short, PromptConfig())
-    rows = _score(target, data, ptr, labels, aligned, models, tasks, seeds, progress)
+    rows = []
+    for protocol in protocols:
+        rows += _score(target, data, ptr, labels, aligned, models, tasks, seeds, progress, protocol)
     seconds = time.perf_counter() - t0
     return rows, {"pretrain_seconds": round(pretrain_s, 1), "target_ssl_seconds": round(target_s, 1),
                   "seconds": round(seconds, 1)}
 
 
 def _score(target: str, data: Any, ptr: Any, labels: Any, aligned: Any, models: Dict[str, tuple], tasks: int,
-           seeds: int, progress: bool) -> List[Dict[str, Any]]:
+           seeds: int, progress: bool, protocol: str = "graphfm") -> List[Dict[str, Any]]:
     """Rows of every method on the node and graph tasks (the same tasks for all)."""
     import torch
 
-    from graphfm.adapt import PromptTuner, adapt_model, raw_feature_accuracy, sample_tasks, supervised_sgc_accuracy
+    from graphfm.adapt import PromptTuner, adapt_model, raw_feature_accuracy, supervised_sgc_accuracy
+    from graphfm.adapt.run import task_sampler
     from graphfm.stats import summarise
 
+    opts = {**ADAPT, "ego_hops": PAPER_EGO_HOPS if protocol == "paper" else ADAPT["ego_hops"]}
+    sampler = task_sampler(protocol)
     rows = []
-    tuners = {name: PromptTuner(m, data, "node", ADAPT["ego_hops"], cfg, ptr) for name, (m, cfg) in models.items()}
+    tuners = {name: PromptTuner(m, data, "node", opts["ego_hops"], cfg, ptr) for name, (m, cfg) in models.items()}
     for task in ("node", "graph"):
         for name, (m, cfg) in models.items():
-            if name.startswith("samgpt_steps_") and task != "node":
+            if name.startswith("samgpt_steps_") and (task != "node" or protocol != "graphfm"):
                 continue
             res = adapt_model(m, data, labels, task, 1, tasks, seeds, method="prompt", graph_ptr=ptr, config=cfg,
-                              tuner=tuners[name], **ADAPT)
-            rows.append(_row(target, task, name, res))
+                              tuner=tuners[name], protocol=protocol, **opts)
+            rows.append(_row(target, task, name, res, protocol))
             _log(progress, rows[-1])
         for name, fn in (("supervised_gcn", supervised_sgc_accuracy), ("prototype", raw_feature_accuracy)):
             t = time.perf_counter()
-            accs = torch.cat([fn(data, sample_tasks(labels, 1, tasks, s, ADAPT["max_query"]), task, ADAPT["ego_hops"],
+            accs = torch.cat([fn(data, sampler(labels, 1, tasks, s, opts["max_query"]), task, opts["ego_hops"],
                                  ptr, aligned=aligned) for s in range(seeds)])
-            rows.append(_row(target, task, name, summarise(accs, time.perf_counter() - t)))
+            rows.append(_row(target, task, name, summarise(accs, time.perf_counter() - t), protocol))
             _log(progress, rows[-1])
     return rows
 
 
-def _row(target: str, task: str, method: str, res: Dict[str, Any]) -> Dict[str, Any]:
+def _row(target: str, task: str, method: str, res: Dict[str, Any], protocol: str) -> Dict[str, Any]:
     paper = PAPER.get(target, (None, None))[0 if task == "node" else 1] if method == "samgpt" else None
     return {"target": target, "task": task, "method": method, "mean": res["mean"], "std": res["std"],
-            "n": res["n"], "seconds": res["seconds"], "paper": paper, "shots": 1, "protocol": "graphfm",
+            "n": res["n"], "seconds": res["seconds"], "paper": paper, "shots": 1, "protocol": protocol,
             "accuracies": res["accuracies"]}
 
 
 def _log(enabled: bool, row: Dict[str, Any]) -> None:
     if enabled:
-        print(f"[samgpt] {row['target']:<16} {row['task']:<5} {row['method']:<18} {row['mean']:6.2f} ± "
-              f"{row['std']:5.2f}  ({row['seconds']:.1f} s)", flush=True)
+        print(f"[samgpt] {row['target']:<16} {row['task']:<5} {row['protocol']:<7} {row['method']:<18} "
+              f"{row['mean']:6.2f} ± {row['std']:5.2f}  ({row['seconds']:.1f} s)", flush=True)

@@ -62,3 +62,17 @@ def test_linear_probe_accuracy():
     y = _labels(200, 3)
     x = torch.nn.functional.one_hot(y, 3).float() + 0.05 * torch.randn(200, 3)
     assert linear_probe_accuracy(x, y, torch.arange(100), torch.arange(100, 200), seed=0) > 95
+
+
+def test_paper_tasks_query_the_last_ids_and_never_support_them():
+    import torch
+
+    from graphfm.adapt import paper_tasks
+
+    y = torch.arange(400) % 4
+    y[390] = -1                                                     # unlabelled test node: not a query
+    tasks = paper_tasks(y, 2, 5, seed=1)
+    assert tasks.query.shape == (5, 99) and (tasks.query >= 300).all() and not (tasks.query == 390).any()
+    assert (tasks.support < 300).all()
+    assert torch.equal(tasks.classes[tasks.query_y], y[tasks.query])
+    assert torch.equal(tasks.classes[tasks.support_y], y[tasks.support])

@@ -21,14 +21,19 @@ def test_configs_leave_the_target_out():
 @pytest.mark.slow
 def test_quick_bench_writes_the_table(tmp_path, data_root):
     load_benchmarks()
-    result = BENCHMARKS.get("samgpt")(tmp_path, data_root=str(data_root), quick=True, progress=False)
+    result = BENCHMARKS.get("samgpt")(tmp_path, data_root=str(data_root), quick=True, progress=False,
+                                      protocol="both")
     rows = json.loads((tmp_path / "samgpt.json").read_text())["rows"]
     assert rows == result["rows"]
-    assert {(r["task"], r["method"]) for r in rows} == {(t, m) for t in ("node", "graph")
-                                                       for m in ("samgpt", "no_pretrain", "prototype")}
-    assert all(r["target"] == "Cora" and r["n"] == 10 and 0 <= r["mean"] <= 100 for r in rows)
+    methods = ("samgpt", "samgpt_frozen", "no_pretrain", "target_ssl", "supervised_gcn", "prototype")
+    assert {(r["task"], r["method"], r["protocol"]) for r in rows} == {
+        (t, m, p) for t in ("node", "graph") for m in methods for p in ("graphfm", "paper")}
+    assert all(r["target"] == "Cora" and r["n"] == 10 and len(r["accuracies"]) == 10 and 0 <= r["mean"] <= 100
+               for r in rows)
+    assert all(r["n"] == 10 and max(r["accuracies"]) <= 100 for r in rows)
     md = (tmp_path / "samgpt.md").read_text()
     assert "| Cora | node | 47.8 |" in md and "Time (seconds)" in md
+    assert "samgpt − no_pretrain" in md and "samgpt − target_ssl" in md and "Protocol `paper`" in md
 
 
 @pytest.mark.slow
