@@ -68,6 +68,13 @@ class PromptConfig:
         ssl_lr (float): Adam learning rate of the self-supervised stage. (default: ``0.01``)
         ssl_patience (int): Stop the self-supervised stage after this many steps without a
             lower loss, keeping the best prompts. (default: ``20``)
+        ssl_batch (int): Targets with more nodes are trained on this many seed nodes per
+            step with sampled neighbourhoods (``ssl_fanout``) instead of the full graph.
+            (default: ``4096``)
+        ssl_fanout (int): Neighbours sampled per node and layer for such batches. (default: ``10``)
+        ssl_linear (bool): Also learn a linear map ``[D_0, D_0]`` (from the identity) of
+            the target's aligned features in the self-supervised stage: a learned alignment
+            of the target to the frozen backbone's input space. (default: ``False``)
         reg (float): Weight of ``||p - p_0||^2`` (summed over prompt entries) in the
             few-shot stage. (default: ``0.0``)
         patience (int): Stop a chunk's few-shot tuning after this many steps without a
@@ -85,6 +92,9 @@ class PromptConfig:
     ssl_steps: int = 0
     ssl_lr: float = 0.01
     ssl_patience: int = 20
+    ssl_batch: int = 4096
+    ssl_fanout: int = 10
+    ssl_linear: bool = False
     reg: float = 0.0
     patience: int = 10
 
@@ -263,15 +273,19 @@ class PromptTuner:
             return h
         return spmm_batched(mean_pool_matrix(item, torch.arange(item.numel()), num_items, item.numel()), h)
 
-    def full_embeddings(self, prompts: TaskPrompts, prepared: Any = None) -> Tensor:
-        """Fused embeddings ``[N, D]`` of every node of the (prepared) target under the
-        first task's prompts, exact full-graph propagation."""
+    def full_embeddings(self, prompts: TaskPrompts, prepared: Any = None,
+                        plan: Optional[PropagationPlan] = None) -> Tensor:
+        """Fused embeddings under the first task's prompts: of every node of the (prepared)
+        target ``[N, D]`` (exact full-graph propagation), or of a plan's seeds ``[S, D]``."""
         prepared = prepared if prepared is not None else self.prepared
-        x = self._inputs(prepared.agg1, prompts.feature_prompt()[:1].expand(prepared.num_nodes, -1))
+        rows = prepared.agg1 if plan is None else prepared.agg1[plan.nodes[0]]
+        x = self._inputs(rows, prompts.feature_prompt()[:1].expand(rows.size(0), -1))
         tokens = [self._stack(prompts, layer, torch.zeros(1, dtype=torch.long))
                   for layer in range(self.model.gcn.num_layers)]
-        adj = prepared.adj.matrix()
-        return self._fuse(self.model.gcn.forward_plan(x, [adj] * (self.model.gcn.num_layers - 1), tokens))
+        if plan is None:
+            adjs = [prepared.adj.matrix()] * (self.model.gcn.num_layers - 1)
+            return self._fuse(self.model.gcn.forward_plan(x, adjs, tokens))
+        return self._fuse(self.model.gcn.forward_plan(x, plan.adjs, tokens)[plan.output_index])
 
     def _inputs(self, agg1: Tensor, feature_prompt: Tensor) -> Tensor:
         """First-layer inputs ``[R, 3, D_0]`` of the three branches: all feature-prompted, or
@@ -293,19 +307,33 @@ class PromptTuner:
 
 def _self_supervised(tuner: PromptTuner, prompts: TaskPrompts) -> List[float]:
     """DGI on the target with the backbone frozen: tune ``prompts`` (and a fresh bilinear
-    discriminator) in place; returns the loss curve. Keeps the prompts of the lowest loss."""
+    discriminator; with ``ssl_linear`` also a linear map of the aligned features, which
+    then replaces the tuner's target features) in place; returns the loss curve. Keeps
+    the state of the lowest loss."""
+    from graphfm.models.samgpt import PreparedGraph
+
     cfg, prepared = tuner.cfg, tuner.prepared
     gen = torch.Generator().manual_seed(0)
-    hidden = tuner.model.hidden
+    hidden, width = tuner.model.hidden, prepared.x.size(1)
     disc = torch.nn.Parameter(torch.nn.init.xavier_uniform_(torch.empty(hidden, hidden), generator=gen))
-    opt = torch.optim.Adam(list(prompts.parameters()) + [disc], lr=cfg.ssl_lr)
+    linear = torch.nn.Parameter(torch.eye(width)) if cfg.ssl_linear else None
+    state = torch.nn.ParameterList([p for p in prompts.parameters()] + ([linear] if linear is not None else []))
+    opt = torch.optim.Adam(list(state) + [disc], lr=cfg.ssl_lr)
     n = prepared.num_nodes
-    labels = torch.cat([torch.ones(n), torch.zeros(n)])
+    labels = torch.cat([torch.ones(min(n, cfg.ssl_batch)), torch.zeros(min(n, cfg.ssl_batch))])
+
+    def mapped(graph: PreparedGraph) -> PreparedGraph:
+        return graph if linear is None else PreparedGraph(graph.x @ linear, graph.adj, graph.agg1 @ linear)
+
     best, wait, best_state, curve = float("inf"), 0, None, []
     for _ in range(cfg.ssl_steps):
-        before = {k: v.detach().clone() for k, v in prompts.state_dict().items()}
-        real = tuner.full_embeddings(prompts)
-        fake = tuner.full_embeddings(prompts, prepared.with_rows(torch.randperm(n, generator=gen)))
+        before = {k: v.detach().clone() for k, v in state.state_dict().items()}
+        plan = None
+        if n > cfg.ssl_batch:       # large target: a batch of seeds with sampled neighbourhoods
+            seeds = torch.randperm(n, generator=gen)[:cfg.ssl_batch]
+            plan = build_plan(prepared.adj, seeds, tuner.model.gcn.num_layers, fanout=cfg.ssl_fanout, generator=gen)
+        real = tuner.full_embeddings(prompts, mapped(prepared), plan)
+        fake = tuner.full_embeddings(prompts, mapped(prepared.with_rows(torch.randperm(n, generator=gen))), plan)
         w = disc @ torch.sigmoid(real.mean(0))
         loss = F.binary_cross_entropy_with_logits(torch.cat([real @ w, fake @ w]), labels)
         opt.zero_grad()
@@ -319,7 +347,10 @@ def _self_supervised(tuner: PromptTuner, prompts: TaskPrompts) -> List[float]:
             if wait >= cfg.ssl_patience:
                 break
     if best_state is not None:
-        prompts.load_state_dict(best_state)
+        state.load_state_dict(best_state)
+    if linear is not None:
+        with torch.no_grad():
+            tuner.prepared = mapped(prepared)
     return curve
 
 

@@ -68,3 +68,14 @@ def test_full_graph_embeddings_match_the_evaluation_path():
         with torch.no_grad():
             grouped = tuner.grouped_embeddings(prompts, item, plan, 3)
         assert torch.allclose(grouped, full[centres], atol=1e-5), branches
+
+
+def test_large_targets_train_the_ssl_stage_on_sampled_batches():
+    target = synthetic_domain(3)
+    model = _model()
+    before = copy.deepcopy(model.state_dict())
+    tuner = PromptTuner(model, target, "node",
+                        config=PromptConfig(steps=0, ssl_steps=8, ssl_batch=200, ssl_fanout=3, ssl_patience=50))
+    base = tuner.pretune()
+    assert len(tuner.ssl_curve) == 8 and all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert not torch.equal(base.feature_holistic, tuner.new_prompts(1).feature_holistic)
