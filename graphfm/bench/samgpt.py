@@ -151,9 +151,48 @@ def run_target(target: str, ckpt_dir: Path, data_root: Optional[str], quick: boo
     rows = []
     for protocol in protocols:
         rows += _score(target, data, ptr, labels, aligned, models, tasks, seeds, progress, protocol)
+    rows += _derived(target, data, ckpt_dir, data_root, quick, model, tasks, seeds, progress)
     seconds = time.perf_counter() - t0
     return rows, {"pretrain_seconds": round(pretrain_s, 1), "target_ssl_seconds": round(target_s, 1),
                   "seconds": round(seconds, 1)}
+
+
+def derived_graph(data: Any, seed: int = 0, dim: int = 300, drop: float = 0.2) -> Dict[str, Any]:
+    """A graph a user might bring, derived from ``data``: its features through a random
+    Gaussian projection to ``dim`` columns, a ``drop`` fraction of its undirected edges
+    removed, labels kept (arrays of a user's ``.npz``)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    x = data.x.float() @ (torch.randn(data.x.size(1), dim, generator=gen) / data.x.size(1) ** 0.5)
+    row, col = data.edge_index
+    upper = row < col
+    row, col = row[upper], col[upper]
+    keep = torch.rand(row.numel(), generator=gen) >= drop
+    row, col = row[keep], col[keep]
+    edge_index = torch.stack([torch.cat([row, col]), torch.cat([col, row])])
+    return {"x": x.numpy(), "edge_index": edge_index.numpy(), "y": data.y.numpy()}
+
+
+def _derived(target: str, data: Any, ckpt_dir: Path, data_root: Optional[str], quick: bool, model: Any,
+             tasks: int, seeds: int, progress: bool) -> List[Dict[str, Any]]:
+    """A target nobody tuned for: ``derived_graph(target)`` saved as a user's ``.npz`` and
+    loaded as users load theirs, adapted (node, 1-shot) from the target's checkpoint and
+    from the same config trained for 0 steps."""
+    import numpy as np
+
+    from graphfm.adapt import PromptConfig, adapt_model, load_target
+
+    path = ckpt_dir / f"{target}-derived.npz"
+    np.savez(path, **derived_graph(data))
+    graph, ptr, labels = load_target(str(path))
+    zero = _pretrain(target, ckpt_dir / "steps0", data_root, quick, ["trainer.max_steps=0", "trainer.patience=0"])
+    rows = []
+    for name, m in (("samgpt", model), ("no_pretrain", zero)):
+        res = adapt_model(m, graph, labels, "node", 1, tasks, seeds, method="prompt", config=PromptConfig(), **ADAPT)
+        rows.append({**_row(f"{target}-derived", "node", name, res, "graphfm"), "paper": None})
+        _log(progress, rows[-1])
+    return rows
 
 
 def _score(target: str, data: Any, ptr: Any, labels: Any, aligned: Any, models: Dict[str, tuple], tasks: int,

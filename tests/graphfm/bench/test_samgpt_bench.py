@@ -25,6 +25,9 @@ def test_quick_bench_writes_the_table(tmp_path, data_root):
                                       protocol="both")
     rows = json.loads((tmp_path / "samgpt.json").read_text())["rows"]
     assert rows == result["rows"]
+    derived = [r for r in rows if r["target"] == "Cora-derived"]
+    assert {r["method"] for r in derived} == {"samgpt", "no_pretrain"} and all(r["task"] == "node" for r in derived)
+    rows = [r for r in rows if r["target"] == "Cora"]
     methods = ("samgpt", "samgpt_frozen", "no_pretrain", "target_ssl", "supervised_gcn", "prototype")
     assert {(r["task"], r["method"], r["protocol"]) for r in rows} == {
         (t, m, p) for t in ("node", "graph") for m in methods for p in ("graphfm", "paper")}
@@ -34,6 +37,7 @@ def test_quick_bench_writes_the_table(tmp_path, data_root):
     md = (tmp_path / "samgpt.md").read_text()
     assert "| Cora | node | 47.8 |" in md and "Time (seconds)" in md
     assert "samgpt − no_pretrain" in md and "samgpt − target_ssl" in md and "Protocol `paper`" in md
+    assert "| Cora-derived |" in md
 
 
 @pytest.mark.slow
