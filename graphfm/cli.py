@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("pretrain", help="pretrain a model from a YAML config")
-    p.add_argument("--config", required=True, help="experiment YAML, e.g. configs/samgpt/cora.yaml")
+    p.add_argument("--config", required=True, help="experiment YAML: a path, or a bundled name such as samgpt/cora")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set trainer.max_steps=50 (repeatable)")
     p.add_argument("--out", required=True, help="run directory (checkpoint, logs, loss.png)")
@@ -127,9 +127,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from graphfm.bench import BENCHMARKS, load_benchmarks
+    from graphfm.bench import BENCHMARKS
 
-    load_benchmarks()
     runner = BENCHMARKS.get(args.name)
     options = {k: v for k, v in (("targets", args.targets), ("tasks", args.tasks), ("seeds", args.seeds),
                                  ("protocol", args.protocol)) if v is not None}

@@ -89,12 +89,69 @@ class ExperimentConfig:
         return {k: out[k] for k in SECTIONS}
 
 
+# ----------------------------------------------------------------------------- bundled configs
+def bundled_config_dir() -> Path:
+    """The folder of the configs that ship with graphfm.
+
+    An installed wheel holds them in ``graphfm/configs/`` (copied there from the
+    repository's top-level ``configs/`` at build time, see ``setup.py``); a source
+    checkout or editable install reads the top-level ``configs/`` itself.
+    """
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "configs", package.parent / "configs"):
+        if candidate.is_dir():
+            return candidate
+    raise ConfigError(f"graphfm's bundled configs are missing (looked in '{package / 'configs'}' and "
+                      f"'{package.parent / 'configs'}'); reinstall graphfm (pip install graphfm or pip install .)")
+
+
+def bundled_configs() -> List[str]:
+    """Names of the bundled configs, e.g. ``["multimodal/bm_mae", ..., "samgpt/cora", ...]``."""
+    try:
+        root = bundled_config_dir()
+    except ConfigError:
+        return []
+    return sorted(p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml"))
+
+
+def resolve_config(name_or_path: Union[str, Path]) -> Path:
+    """The YAML file meant by ``name_or_path``: an existing file, else a bundled config.
+
+    Every caller that takes a config (``--config``, benchmarks, the demo) resolves it
+    here, so ``graphfm`` works from any directory once installed.
+
+    Args:
+        name_or_path (str or path): A path to a YAML file, or the name of a bundled
+            config: ``"samgpt/cora"``, ``"samgpt/cora.yaml"`` or
+            ``"configs/samgpt/cora.yaml"`` (the repository-relative path, which
+            therefore works from any directory).
+
+    Raises:
+        ConfigError: if it is neither a file nor a bundled name; the message lists the
+            bundled names.
+    """
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path
+    name = Path(name_or_path).as_posix().strip("/")
+    if name.startswith("configs/"):
+        name = name[len("configs/"):]
+    if name.endswith((".yaml", ".yml")):
+        name = name.rsplit(".", 1)[0]
+    names = bundled_configs()
+    if name in names and ".." not in name.split("/"):
+        return bundled_config_dir() / f"{name}.yaml"
+    raise ConfigError(f"config file '{name_or_path}' does not exist and is not a bundled config name; pass a "
+                      f"YAML path or one of: {', '.join(names) or '(none bundled: reinstall graphfm)'}")
+
+
 # ----------------------------------------------------------------------------- files
 def load_yaml(path: Union[str, Path]) -> Dict[str, Any]:
-    """Read a YAML mapping, with clear errors for a missing or malformed file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file '{path}' does not exist; pass a YAML file such as configs/samgpt/cora.yaml")
+    """Read a YAML mapping, with clear errors for a missing or malformed file.
+
+    ``path`` may also name a bundled config (see :func:`resolve_config`).
+    """
+    path = resolve_config(path)
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
@@ -128,7 +185,8 @@ def apply_overrides(cfg: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, 
 
 
 def load_experiment(path: Union[str, Path], overrides: Sequence[str] = ()) -> ExperimentConfig:
-    """Load, override and validate an experiment file."""
+    """Load, override and validate an experiment file (a path or a bundled name, see :func:`resolve_config`)."""
+    path = resolve_config(path)
     return experiment_from_dict(apply_overrides(load_yaml(path), overrides), where=str(path))
 
 

@@ -12,11 +12,9 @@ from graphfm.io import write_npy
 
 
 def load_model(checkpoint: Union[str, Path]):
-    """Rebuild any registered model from a checkpoint directory."""
-    from graphfm.engine import load_components
+    """Rebuild any registered model from a checkpoint directory or a Hub repo id."""
     from graphfm.models.base import PretrainedModel
 
-    load_components()
     return PretrainedModel.from_pretrained(checkpoint)
 
 

@@ -9,14 +9,50 @@ Example::
 
     MODELS.get("samgpt")         # -> SAMGPT
     MODELS.get("samgtp")         # ConfigError: unknown model 'samgtp'; valid: samgpt, ...
+
+Components register with the decorator when their module is imported. There is one
+way a registry gets filled: :data:`PROVIDERS` names, per registry kind, the modules
+that register into it, and a registry imports them (once) the first time a lookup
+misses or its names are listed. So ``MODELS.get("multimodal_vit")`` works whatever
+the caller imported before: :meth:`PretrainedModel.from_pretrained`, ``graphfm adapt``,
+``graphfm embed`` and the engine all find every component. A new component package
+adds its module to :data:`PROVIDERS`.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterator, List, TypeVar
+import importlib
+from typing import Any, Callable, Dict, Iterator, List, Tuple, TypeVar
 
 from graphfm.errors import ConfigError
 
 T = TypeVar("T")
+
+
+#: Registry kind -> modules whose import registers that kind's components.
+PROVIDERS: Dict[str, Tuple[str, ...]] = {
+    "model": ("graphfm.models.samgpt", "graphfm.models.unigraph2", "multimodal.model"),
+    "objective": ("graphfm.objectives.contrastive", "graphfm.objectives.unigraph2", "multimodal.objectives"),
+    "datamodule": ("graphfm.engine.datamodules.graph", "graphfm.engine.datamodules.multimodal",
+                   "graphfm.engine.datamodules.multimodal_graph"),
+    "dataset": ("graphfm.data.loaders.pyg", "graphfm.data.loaders.musae", "graphfm.data.loaders.tag",
+                "graphfm.data.digits"),
+    "encoder": ("graphfm.encoders.text", "graphfm.encoders.image", "graphfm.encoders.precomputed"),
+    "benchmark": ("graphfm.bench.samgpt", "graphfm.bench.unigraph2", "graphfm.bench.multimodal"),
+    "modality adapter": ("multimodal.adapters",),
+    "multimodal dataset": ("multimodal.data",),
+}
+
+
+def load_providers(kind: str) -> None:
+    """Import every module that registers components of ``kind`` (see :data:`PROVIDERS`)."""
+    for module in PROVIDERS.get(kind, ()):
+        importlib.import_module(module)
+
+
+def load_all() -> None:
+    """Import every component module of every registry."""
+    for kind in PROVIDERS:
+        load_providers(kind)
 
 
 def _normalise(name: str) -> str:
@@ -35,6 +71,13 @@ class Registry:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._items: Dict[str, Any] = {}
+        self._loaded = False
+
+    def load(self) -> None:
+        """Import this registry's provider modules once (see :data:`PROVIDERS`)."""
+        if not self._loaded:
+            self._loaded = True  # set first: a provider may look names up while it is imported
+            load_providers(self.kind)
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator that registers ``obj`` under ``name``."""
@@ -56,17 +99,25 @@ class Registry:
         """
         if not isinstance(name, str):
             raise ConfigError(f"{self.kind} name must be a string, got {type(name).__name__}")
+        key = _normalise(name)
+        if key not in self._items:
+            self.load()
         try:
-            return self._items[_normalise(name)]
+            return self._items[key]
         except KeyError:
             valid = ", ".join(self.names()) or "(none registered)"
             raise ConfigError(f"unknown {self.kind} '{name}'; valid {self.kind}s: {valid}") from None
 
     def names(self) -> List[str]:
+        """Every registered name (after importing the providers)."""
+        self.load()
         return sorted(self._items)
 
     def __contains__(self, name: str) -> bool:
-        return _normalise(name) in self._items
+        key = _normalise(name)
+        if key not in self._items:
+            self.load()
+        return key in self._items
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())

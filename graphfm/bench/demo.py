@@ -15,12 +15,11 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from graphfm.errors import ConfigError
 from graphfm.io import write_json, write_npy
 
 __all__ = ["run_demo", "DEMO_CONFIG", "DEMO_TARGET"]
 
-DEMO_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "samgpt" / "demo.yaml"
+DEMO_CONFIG = "samgpt/demo"  # a bundled config name, resolved by graphfm.config.resolve_config
 DEMO_TARGET = "synthetic-3"
 
 
@@ -43,12 +42,13 @@ def run_demo(out_dir: Path, data_root: Optional[str] = None, steps: Optional[int
     from graphfm.engine import pretrain
     from graphfm.models import PretrainedModel
 
-    if not DEMO_CONFIG.is_file():
-        raise ConfigError(f"demo config {DEMO_CONFIG} is missing; reinstall graphfm from its repository")
+    from graphfm.config import resolve_config
+
+    config = resolve_config(DEMO_CONFIG)
     start = time.perf_counter()
     out_dir = Path(out_dir)
     overrides = [f"trainer.max_steps={int(steps)}"] if steps is not None else []
-    pretrain(DEMO_CONFIG, out_dir, data_root=data_root, overrides=overrides)
+    pretrain(config, out_dir, data_root=data_root, overrides=overrides)
     model = PretrainedModel.from_pretrained(out_dir)
     untrained = model.untrained_copy(seed=0)
     data, _, labels = load_target(DEMO_TARGET, data_root)

@@ -29,7 +29,7 @@ from graphfm.bench.base import BENCHMARKS, write_results
 from graphfm.errors import ConfigError
 
 NAME = "unigraph2"
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "unigraph2" / "pretrain.yaml"
+CONFIG = "unigraph2/pretrain"  # a bundled config name, resolved by graphfm.config.resolve_config
 PROBE_PER_CLASS = 20
 
 
@@ -90,11 +90,9 @@ def run(out_dir: Path, data_root: Optional[str] = None, quick: bool = False,
 def experiment(quick: bool = False, config: Optional[str] = None, steps: Optional[int] = None,
                cache_dir: Optional[str] = None) -> Dict[str, Any]:
     """The pretraining experiment as a dict (the YAML file, shrunk when ``quick``)."""
-    from graphfm.config import load_yaml
+    from graphfm.config import load_yaml, resolve_config
 
-    path = Path(config) if config else CONFIG
-    if not path.is_file():
-        raise ConfigError(f"benchmark config '{path}' does not exist; pass config=<a UniGraph2 pretrain YAML>")
+    path = resolve_config(config or CONFIG)
     cfg = copy.deepcopy(load_yaml(path))
     data, trainer = cfg["data"], cfg.setdefault("trainer", {})
     if quick:

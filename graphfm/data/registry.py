@@ -159,7 +159,6 @@ def load_dataset(name: PathLike, root: Optional[PathLike] = None) -> DataOrList:
 
 def get_spec(name: str) -> DatasetSpec:
     """The :class:`DatasetSpec` registered as ``name`` (a :class:`DataError` if none)."""
-    _ensure_registered()
     if name not in DATASETS:
         valid = ", ".join(s["name"] for s in list_datasets(check=False))
         raise DataError(
@@ -178,7 +177,6 @@ def list_datasets(root: Optional[PathLike] = None, check: bool = True) -> List[D
         raw files relative to the root). Synthetic domains are not listed (they need
         no files).
     """
-    _ensure_registered()
     root_path = resolve_root(root)
     rows = []
     for key in DATASETS.names():
@@ -203,7 +201,3 @@ def _finalise(data: Data) -> Data:
         data.edge_index = to_undirected(ei, num_nodes=data.num_nodes)
     return data  # invalid edges are left as given, for validate_graph to report
 
-
-def _ensure_registered() -> None:
-    """Import the loader modules, whose import registers their specs."""
-    import graphfm.data.loaders  # noqa: F401

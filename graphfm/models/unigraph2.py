@@ -204,7 +204,6 @@ class UniGraph2(PretrainedModel):
 
     def embed_dataset(self, name: str, level: str = "node", data_root: Any = None) -> Tensor:
         """Embeddings of a registered dataset, a user's file or an MM-Graph folder (see the base class)."""
-        import graphfm.data.digits  # noqa: F401  (registers digits-graph)
         from graphfm.data.mmgraph import is_mmgraph_dir, load_mmgraph
 
         if is_mmgraph_dir(name):

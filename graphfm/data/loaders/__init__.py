@@ -1,5 +1,2 @@
-"""Dataset loaders; importing this package registers every :class:`DatasetSpec`."""
-from graphfm.data.loaders import musae, pyg, tag  # noqa: F401
-from graphfm.data import digits  # noqa: F401,E402  (registers digits-graph)
-
-__all__ = ["musae", "pyg", "tag", "digits"]
+"""Dataset loaders (``pyg``, ``musae``, ``tag``); each module registers its :class:`DatasetSpec` s
+when :data:`graphfm.data.DATASETS` first misses a name (see :data:`graphfm.registry.PROVIDERS`)."""
