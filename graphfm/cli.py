@@ -49,8 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output .npy file")
     _add_data_root(p)
 
-    p = sub.add_parser("data", help="list or verify the datasets under the data root")
-    p.add_argument("action", choices=("list", "verify"))
+    p = sub.add_parser("data", help="list, verify or download the datasets under the data root")
+    p.add_argument("action", choices=("list", "verify", "download"))
+    p.add_argument("names", nargs="*", metavar="NAME", help="datasets to download (download only)")
+    p.add_argument("--mirror", default=None, metavar="URL",
+                   help="download from URL laid out as the data root instead of each file's origin")
     _add_data_root(p)
 
     p = sub.add_parser("demo", help="offline end-to-end demo on synthetic domains (under a minute on 2 cores)")
@@ -102,6 +105,16 @@ def cmd_data(args: argparse.Namespace) -> int:
     from graphfm.data import list_datasets
     from graphfm.data.verify import verify_root
 
+    if args.action == "download":
+        from graphfm.data.download import download
+        from graphfm.data.registry import resolve_root
+
+        written = download(args.names, root=args.data_root, mirror=args.mirror)
+        print(f"{len(written)} file(s) downloaded and verified under {resolve_root(args.data_root)}")
+        return 0
+    if args.names or args.mirror:
+        raise GraphFMError(f"'graphfm data {args.action}' takes no dataset names or --mirror; did you mean "
+                           "'graphfm data download NAME...'?")
     if args.action == "list":
         rows = list_datasets(args.data_root)
         width = max(len(r["name"]) for r in rows)

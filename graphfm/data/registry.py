@@ -90,7 +90,8 @@ class DatasetSpec:
                 f"dataset '{self.name}': raw file '{missing[0]}' is missing"
                 f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''} under data root "
                 f"'{root}'. Put the files {', '.join(self.files)} into '{root / self.folder}'; "
-                f"they come from {self.source}. graphfm never downloads: copy them from an "
+                f"they come from {self.source}. graphfm never downloads on its own: run "
+                f"`graphfm data download {self.name}` (optionally --mirror URL), copy them from an "
                 f"offline mirror (e.g. ../shared/datasets) or set --data-root / ${ENV_VAR}."
             )
 
