@@ -54,6 +54,8 @@ class TrainerConfig:
             and keep the best weights; ``0`` trains exactly ``max_steps`` steps. (default: ``0``)
         diagnostics (bool): Log the objective's embedding diagnostics (effective rank, mean
             cosine) every ``log_every`` steps where it has them. (default: ``True``)
+        snapshots (list[int]): Also save the model after these steps, to
+            ``RUN_DIR/step_<n>/`` (e.g. for a pretraining curve). (default: ``[]``)
     """
 
     max_steps: int = 200
@@ -71,6 +73,7 @@ class TrainerConfig:
     progress: bool = True
     patience: int = 0
     diagnostics: bool = True
+    snapshots: List[int] = field(default_factory=list)
 
 
 @dataclass

@@ -37,7 +37,8 @@ PROVIDERS: Dict[str, Tuple[str, ...]] = {
     "dataset": ("graphfm.data.loaders.pyg", "graphfm.data.loaders.musae", "graphfm.data.loaders.tag",
                 "graphfm.data.digits"),
     "encoder": ("graphfm.encoders.text", "graphfm.encoders.image", "graphfm.encoders.precomputed"),
-    "benchmark": ("graphfm.bench.samgpt", "graphfm.bench.unigraph2", "graphfm.bench.multimodal"),
+    "benchmark": ("graphfm.bench.samgpt", "graphfm.bench.samgpt_curve", "graphfm.bench.unigraph2",
+                  "graphfm.bench.multimodal"),
     "modality adapter": ("multimodal.adapters",),
     "multimodal dataset": ("multimodal.data",),
 }

@@ -52,7 +52,7 @@ class PromptConfig:
 
     Args:
         steps (int): Few-shot tuning steps per task; ``0`` scores every task with the
-            self-supervised prompts (one pass for all tasks). (default: ``5``)
+            self-supervised prompts (one pass for all tasks). (default: ``10``)
         lr (float): Adam learning rate of the few-shot stage. (default: ``0.01``)
         temperature (float): Temperature of the prototype loss. (default: ``1.0``)
         alpha (float): Weight of the structure-prompt embeddings. (default: ``1.0``)
@@ -64,10 +64,10 @@ class PromptConfig:
         max_elements (int): Bound on ``tasks x rows x width`` of one evaluation pass
             (memory). (default: ``48_000_000``)
         ssl_steps (int): Most steps of the self-supervised stage; ``0`` keeps the prompts
-            at their initialisation (the mean source tokens). (default: ``0``)
+            at their initialisation (the mean source tokens). (default: ``300``)
         ssl_lr (float): Adam learning rate of the self-supervised stage. (default: ``0.01``)
         ssl_patience (int): Stop the self-supervised stage after this many steps without a
-            lower loss, keeping the best prompts. (default: ``20``)
+            lower loss, keeping the best prompts. (default: ``30``)
         ssl_batch (int): Targets with more nodes are trained on this many seed nodes per
             step with sampled neighbourhoods (``ssl_fanout``) instead of the full graph.
             (default: ``4096``)
@@ -76,12 +76,12 @@ class PromptConfig:
             the target's aligned features in the self-supervised stage: a learned alignment
             of the target to the frozen backbone's input space. (default: ``False``)
         reg (float): Weight of ``||p - p_0||^2`` (summed over prompt entries) in the
-            few-shot stage. (default: ``0.0``)
+            few-shot stage. (default: ``0.1``)
         patience (int): Stop a chunk's few-shot tuning after this many steps without a
             lower loss. (default: ``10``)
     """
 
-    steps: int = 5
+    steps: int = 10
     lr: float = 0.01
     temperature: float = 1.0
     alpha: float = 1.0
@@ -89,13 +89,13 @@ class PromptConfig:
     fanout: Optional[int] = 5
     chunk: int = 50
     max_elements: int = 48_000_000
-    ssl_steps: int = 0
+    ssl_steps: int = 300
     ssl_lr: float = 0.01
-    ssl_patience: int = 20
+    ssl_patience: int = 30
     ssl_batch: int = 4096
     ssl_fanout: int = 10
     ssl_linear: bool = False
-    reg: float = 0.0
+    reg: float = 0.1
     patience: int = 10
 
 

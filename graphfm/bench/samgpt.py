@@ -15,7 +15,8 @@ of a cell is scored on the very same tasks, so that they compare pair by pair:
 * ``supervised_gcn``: a GCN (SGC) trained on each task's labelled support alone;
 * ``prototype``: nearest class prototype on the target's aligned raw features.
 
-Pretraining curves (node task) after 20 and 100 steps are measured on :data:`CURVE`.
+The pretraining curve is a benchmark of its own (``graphfm bench samgpt_curve``,
+:mod:`graphfm.bench.samgpt_curve`), and so is its cost.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from graphfm.bench.base import BENCHMARKS, write_results
-from graphfm.bench.samgpt_report import PAPER, plot_curve, summary_markdown
+from graphfm.bench.samgpt_report import PAPER, summary_markdown
 from graphfm.errors import ConfigError
 
 __all__ = ["run", "PAPER", "TARGETS", "ADAPT", "config_path"]
@@ -33,8 +34,6 @@ __all__ = ["run", "PAPER", "TARGETS", "ADAPT", "config_path"]
 TARGETS = ("Cora", "CiteSeer", "Photo", "Computers", "FacebookPagePage", "LastFMAsia")
 #: Adaptation settings of the table: graph items are 1-hop ego-networks; at most 1,000 queries.
 ADAPT: Dict[str, Any] = {"ego_hops": 1, "max_query": 1000}
-#: Targets with a pretraining curve (node task) and its step counts.
-CURVE: Dict[str, Sequence[int]] = {"Cora": (20, 100), "Photo": (20, 100)}
 PROTOCOLS = ("graphfm", "paper", "both")
 #: Graph items of the paper's protocol: the node with its 1- and 2-hop neighbours.
 PAPER_EGO_HOPS = 2
@@ -43,12 +42,14 @@ QUICK = {"targets": ["Cora"], "sources": ["CiteSeer", "LastFMAsia"], "tasks": 10
 
 
 def config_path(target: str) -> Path:
-    """``configs/samgpt/<target>.yaml`` of the repository (lower-case target name)."""
-    path = Path(__file__).resolve().parents[2] / "configs" / "samgpt" / f"{target.lower()}.yaml"
-    if not path.is_file():
-        raise ConfigError(f"no experiment file for target '{target}' at {path}; write one like "
-                          "configs/samgpt/cora.yaml (data.datasets = every other domain)")
-    return path
+    """The leave-one-out experiment of ``target``: the bundled ``samgpt/<target>`` config."""
+    from graphfm.config import resolve_config
+
+    try:
+        return resolve_config(f"samgpt/{target.lower()}")
+    except ConfigError:
+        raise ConfigError(f"no experiment file for target '{target}' (bundled name samgpt/{target.lower()}); write "
+                          "one like configs/samgpt/cora.yaml (data.datasets = every other domain)") from None
 
 
 def available_targets(data_root: Optional[str]) -> List[str]:
@@ -67,21 +68,20 @@ def available_targets(data_root: Optional[str]) -> List[str]:
 @BENCHMARKS.register("samgpt")
 def run(out_dir: Path, data_root: Optional[str] = None, quick: bool = False, targets: Optional[Sequence[str]] = None,
         tasks: int = 100, seeds: int = 5, checkpoints: Optional[Path] = None, progress: bool = True,
-        curve: bool = True, protocol: str = "graphfm") -> Dict[str, Any]:
-    """Run the leave-one-out table and write ``out_dir/samgpt.json`` and ``.md`` (+ curve PNG).
+        protocol: str = "graphfm") -> Dict[str, Any]:
+    """Run the leave-one-out table and write ``out_dir/samgpt.json`` and ``.md``.
 
     Args:
         out_dir (Path): Output folder.
         data_root (str, optional): Data root.
         quick (bool): A tiny version (one target, two small sources, 3 pretraining
-            steps, 10 tasks, one seed, no curve) for smoke tests. (default: ``False``)
+            steps, 10 tasks, one seed) for smoke tests. (default: ``False``)
         targets (Sequence[str], optional): Targets to run (default: all available).
         tasks (int): Tasks per seed. (default: ``100``)
         seeds (int): Seeds. (default: ``5``)
         checkpoints (Path, optional): Keep each target's checkpoints in
             ``checkpoints/<target>`` (default: a temporary folder, deleted).
         progress (bool): Print progress lines. (default: ``True``)
-        curve (bool): Measure the pretraining curve on :data:`CURVE`. (default: ``True``)
         protocol (str): ``"graphfm"`` (ours: queries = all other labelled nodes, at most
             1,000; 1-hop ego-networks as graph items), ``"paper"`` (the public code's: queries
             = the last 100 node ids, 2-hop ego-networks) or ``"both"``; rows carry
@@ -94,7 +94,7 @@ def run(out_dir: Path, data_root: Optional[str] = None, quick: bool = False, tar
     protocols = ("graphfm", "paper") if protocol == "both" else (protocol,)
     if quick:
         targets = list(targets or QUICK["targets"])
-        tasks, seeds, curve = min(tasks, QUICK["tasks"]), min(seeds, QUICK["seeds"]), False
+        tasks, seeds = min(tasks, QUICK["tasks"]), min(seeds, QUICK["seeds"])
     targets = list(targets or available_targets(data_root))
     unknown = [t for t in targets if t.lower() not in {k.lower() for k in PAPER}]
     if unknown:
@@ -105,16 +105,13 @@ def run(out_dir: Path, data_root: Optional[str] = None, quick: bool = False, tar
     with tempfile.TemporaryDirectory(prefix="samgpt_bench_") as tmp:
         root = Path(checkpoints) if checkpoints else Path(tmp)
         for target in targets:
-            steps = CURVE.get(target, ()) if curve else ()
             target_rows, timing[target] = run_target(target, root / target, data_root, quick, tasks, seeds,
-                                                     progress, steps, protocols)
+                                                     progress, protocols)
             rows.extend(target_rows)
     total = round(time.perf_counter() - start, 1)
     extra = {"targets": timing, "total_seconds": total, "tasks": tasks, "seeds": seeds, "quick": quick,
              "adaptation": dict(PromptConfig().__dict__), **ADAPT}
-    figures = plot_curve(rows, Path(out_dir) / "samgpt_curve.png") if curve else []
-    return write_results(Path(out_dir), "samgpt", rows,
-                         extra_md=summary_markdown(rows, timing, total, extra, figures),
+    return write_results(Path(out_dir), "samgpt", rows, extra_md=summary_markdown(rows, timing, total, extra),
                          columns=("target", "task", "protocol", "method", "mean", "std", "n", "seconds", "paper"),
                          extra=extra)
 
@@ -129,7 +126,7 @@ def _pretrain(target: str, out: Path, data_root: Optional[str], quick: bool, ext
 
 
 def run_target(target: str, ckpt_dir: Path, data_root: Optional[str], quick: bool, tasks: int, seeds: int,
-               progress: bool = True, curve_steps: Sequence[int] = (), protocols: Sequence[str] = ("graphfm",)) -> tuple:
+               progress: bool = True, protocols: Sequence[str] = ("graphfm",)) -> tuple:
     """Pretrain on the other domains (and on the target alone), adapt every model to
     ``target`` on the same tasks; return ``(rows, timing)``."""
     from graphfm.adapt import PromptConfig, aligned_features, load_target
@@ -144,10 +141,6 @@ def run_target(target: str, ckpt_dir: Path, data_root: Optional[str], quick: boo
     aligned = aligned_features(data, model.align_dim)
     models = {"samgpt": (model, PromptConfig()), "samgpt_frozen": (model, PromptConfig(steps=0, ssl_steps=0)),
               "no_pretrain": (model.untrained_copy(seed=0), PromptConfig()), "target_ssl": (own, PromptConfig())}
-    for steps in curve_steps:
-        short = _pretrain(target, ckpt_dir / f"steps{steps}", data_root, quick,
-                          [f"trainer.max_steps={steps}", "trainer.patience=0"])
-        models[f"samgpt_steps_{steps}"] = (short, PromptConfig())
     rows = []
     for protocol in protocols:
         rows += _score(target, data, ptr, labels, aligned, models, tasks, seeds, progress, protocol)
@@ -210,8 +203,6 @@ def _score(target: str, data: Any, ptr: Any, labels: Any, aligned: Any, models: 
     tuners = {name: PromptTuner(m, data, "node", opts["ego_hops"], cfg, ptr) for name, (m, cfg) in models.items()}
     for task in ("node", "graph"):
         for name, (m, cfg) in models.items():
-            if name.startswith("samgpt_steps_") and (task != "node" or protocol != "graphfm"):
-                continue
             res = adapt_model(m, data, labels, task, 1, tasks, seeds, method="prompt", graph_ptr=ptr, config=cfg,
                               tuner=tuners[name], protocol=protocol, **opts)
             rows.append(_row(target, task, name, res, protocol))

@@ -34,9 +34,9 @@ def _ci(d: Dict[str, float]) -> str:
 
 
 def summary_markdown(rows: List[Dict[str, Any]], timing: Dict[str, Dict[str, float]], total: float,
-                     settings: Optional[Dict[str, Any]] = None, figures: Sequence[str] = ()) -> str:
+                     settings: Optional[Dict[str, Any]] = None) -> str:
     """Per protocol: means beside the paper, paired differences with 95 % intervals and the
-    verdicts; then the curve, notes and timings."""
+    verdicts; then the targets nobody tuned for, notes and timings."""
     protocols = list(dict.fromkeys(r.get("protocol", "graphfm") for r in rows))
     lines: List[str] = []
     derived = [r for r in rows if r["target"].endswith(DERIVED)]
@@ -44,8 +44,8 @@ def summary_markdown(rows: List[Dict[str, Any]], timing: Dict[str, Dict[str, flo
     for protocol in protocols:
         lines += protocol_section([r for r in rows if r.get("protocol", "graphfm") == protocol], protocol)
     lines += derived_section(derived)
-    lines += curve_table(_cells([r for r in rows if r.get("protocol", "graphfm") == "graphfm"]))
-    lines += [f"![{Path(f).stem}]({Path(f).name})" for f in figures] + ([""] if figures else [])
+    lines += ["The pretraining curve (0, 20, 100 steps, the default and convergence) is in "
+              "[samgpt_curve.md](samgpt_curve.md) (`graphfm bench samgpt_curve`).", ""]
     for target, note in FEATURE_NOTES.items():
         if any(r["target"] == target for r in rows):
             lines.append(f"¹ {target}: {note}; the paper's numbers are not directly comparable.  ")
@@ -56,7 +56,7 @@ def summary_markdown(rows: List[Dict[str, Any]], timing: Dict[str, Dict[str, flo
                   "ego-networks (mean readout of the node embeddings). Protocol `paper`: the public code's test set "
                   "(the last 100 node ids, the same for every task; supports drawn from the other nodes) and 2-hop "
                   "ego-networks as graph items, on the same checkpoints (width as configured, not the paper's 256). "
-                  "Adaptation of samgpt, no_pretrain, target_ssl and the curve: "
+                  "Adaptation of samgpt, no_pretrain and target_ssl: "
                   f"`{settings.get('adaptation')}`. `supervised_gcn` is SGC (softmax regression on Â²X) trained on "
                   "each task's support.  "]
     lines += ["", "## Time (seconds)", "", "| target | pretraining | target_ssl training | total |", "|---|---|---|---|"]
@@ -130,51 +130,3 @@ def verdicts(cells: Dict[tuple, Dict[str, Dict[str, Any]]], diffs: Dict[tuple, L
             f"{len(paper_cells)}**.",
             f"- samgpt − target_ssl, averaged over the cells: **{ssl:+.2f}** points (≥ 0 means pretraining on the "
             "other domains adds to what the target alone gives)."]
-
-
-def curve_table(cells: Dict[tuple, Dict[str, Dict[str, Any]]]) -> List[str]:
-    """Node accuracy after 0 (untrained), 20, 100 steps and at convergence (the samgpt row)."""
-    lines = []
-    for (target, task), by in cells.items():
-        steps = sorted(int(m.rsplit("_", 1)[1]) for m in by if m.startswith("samgpt_steps_"))
-        if task != "node" or not steps:
-            continue
-        if not lines:
-            lines = ["## Pretraining curve (one-shot node accuracy, %, same adaptation)", "",
-                     "| target | 0 steps (no_pretrain) | " + " | ".join(f"{s} steps" for s in steps) +
-                     " | convergence (samgpt) |", "|---|---|" + "---|" * (len(steps) + 1)]
-        vals = [by["no_pretrain"]["mean"]] + [by[f"samgpt_steps_{s}"]["mean"] for s in steps] + [by["samgpt"]["mean"]]
-        lines.append(f"| {target} | " + " | ".join(f"{v:.2f}" for v in vals) + " |")
-    return lines + ([""] if lines else [])
-
-
-def plot_curve(rows: List[Dict[str, Any]], png: Path) -> List[str]:
-    """PNG of the pretraining curves; returns ``[path]`` (or ``[]`` when there is no curve)."""
-    cells = _cells(rows)
-    series = {}
-    for (target, task), by in cells.items():
-        steps = sorted(int(m.rsplit("_", 1)[1]) for m in by if m.startswith("samgpt_steps_"))
-        if task == "node" and steps and "samgpt" in by:
-            conv = max(steps) * 1.6
-            series[target] = ([0, *steps, conv], [by["no_pretrain"]["mean"]] +
-                              [by[f"samgpt_steps_{s}"]["mean"] for s in steps] + [by["samgpt"]["mean"]])
-    if not series:
-        return []
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from graphfm.io import atomic_path
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for target, (x, y) in series.items():
-        ax.plot(x, y, marker="o", label=target)
-    ax.set_xlabel("pretraining steps (last point: stopped at convergence)")
-    ax.set_ylabel("one-shot node accuracy (%)")
-    ax.legend()
-    fig.tight_layout()
-    with atomic_path(png) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    return [str(png)]

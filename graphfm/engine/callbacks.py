@@ -115,3 +115,23 @@ class EmbeddingDiagnostics(pl.Callback):
         values = diagnostics(batch)
         pl_module.log_dict({f"diag/{k}": float(v) for k, v in values.items()}, on_step=True, on_epoch=False,
                            batch_size=1)
+
+
+class Snapshots(pl.Callback):
+    """Save the model (``save_pretrained``) to ``out_dir/step_<n>`` after each listed step.
+
+    Args:
+        steps (list[int]): Steps after which to save.
+        out_dir (Path): The run directory.
+    """
+
+    def __init__(self, steps: Any, out_dir: Any) -> None:
+        super().__init__()
+        self.steps, self.out_dir = {int(s) for s in steps}, out_dir
+
+    def on_train_batch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", outputs: Any,
+                           batch: Any, batch_idx: int) -> None:
+        if trainer.global_step in self.steps and trainer.is_global_zero:
+            from copy import deepcopy
+
+            deepcopy(pl_module.objective.model).cpu().save_pretrained(self.out_dir / f"step_{trainer.global_step}")

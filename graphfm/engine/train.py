@@ -67,7 +67,7 @@ def pretrain(config: Union[PathLike, ExperimentConfig, dict], out_dir: PathLike,
     """
     import lightning.pytorch as pl
 
-    from graphfm.engine.callbacks import BestLossStopping, EmbeddingDiagnostics, StepProgressBar
+    from graphfm.engine.callbacks import BestLossStopping, EmbeddingDiagnostics, Snapshots, StepProgressBar
     from graphfm.engine.module import PretrainModule
 
     cfg = _as_config(config, overrides)
@@ -88,6 +88,8 @@ def pretrain(config: Union[PathLike, ExperimentConfig, dict], out_dir: PathLike,
         callbacks.append(BestLossStopping(tcfg.patience))
     if tcfg.diagnostics:
         callbacks.append(EmbeddingDiagnostics(tcfg.log_every))
+    if tcfg.snapshots:
+        callbacks.append(Snapshots(tcfg.snapshots, out_dir))
     ckpt_path = None
     if tcfg.ckpt_every > 0 or resume:
         from lightning.pytorch.callbacks import ModelCheckpoint

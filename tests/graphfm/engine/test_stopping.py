@@ -56,3 +56,16 @@ def test_best_loss_stopping_keeps_the_weights_before_the_best_step():
     restored = BestLossStopping(patience=2)
     restored.load_state_dict(cb.state_dict())
     assert restored.best == 1.0 and restored.wait == 2
+
+
+def test_snapshots_save_the_model_after_the_listed_steps(tmp_path):
+    import torch
+
+    from graphfm.models import PretrainedModel
+
+    cfg = {**CFG, "trainer": {**CFG["trainer"], "patience": 0, "max_steps": 5, "lr": 0.05, "snapshots": [2, 4]}}
+    out = pretrain(cfg, tmp_path / "run")
+    two, four = PretrainedModel.from_pretrained(out / "step_2"), PretrainedModel.from_pretrained(out / "step_4")
+    last = PretrainedModel.from_pretrained(out)
+    assert not torch.equal(two.gcn.lins[0].weight, four.gcn.lins[0].weight)
+    assert not torch.equal(four.gcn.lins[0].weight, last.gcn.lins[0].weight)
