@@ -5,7 +5,12 @@ A checkpoint directory holds:
 * ``config.yaml``: ``{"model": <registered name>, "kwargs": {...}}``: the constructor
   arguments, enough to rebuild the model with no other input (feature-alignment
   shapes included; their values are buffers in the weights);
-* ``model.safetensors``: the state dict (parameters and persistent buffers).
+* ``model.safetensors``: the state dict (parameters and persistent buffers);
+* ``README.md``: a model card (Hub metadata, config, source domains, steps, final
+  losses, graphfm version), see :mod:`graphfm.models.hub`.
+
+``from_pretrained`` also takes a Hugging Face Hub repo id (``owner/name``), resolved
+through the Hugging Face cache; ``push_to_hub`` uploads a checkpoint.
 
 Constructor arguments are captured automatically, so subclasses only need plain,
 YAML-serialisable ``__init__`` arguments and a ``@MODELS.register(name)`` decorator.
@@ -132,7 +137,21 @@ class PretrainedModel(nn.Module):
         with atomic_path(directory / WEIGHTS_FILE) as tmp:
             save_file(state, str(tmp))
         write_yaml(directory / CONFIG_FILE, {"model": self.model_name, "kwargs": _plain(self.init_kwargs)})
+        from graphfm.models.hub import write_model_card
+
+        write_model_card(directory, self)
         return directory
+
+    def push_to_hub(self, repo_id: str, run_dir: Union[str, Path, None] = None, **options: Any) -> str:
+        """Upload ``config.yaml`` + ``model.safetensors`` + a model card to the Hub repo ``repo_id``.
+
+        See :func:`graphfm.models.hub.push_to_hub` for ``run_dir`` (training facts for the
+        card) and ``options`` (``token``, ``private``, ``revision``, ``commit_message``,
+        ``endpoint``). Returns the commit URL.
+        """
+        from graphfm.models.hub import push_to_hub
+
+        return push_to_hub(self, repo_id, run_dir=run_dir, **options)
 
     @classmethod
     def from_pretrained(cls, directory: Union[str, Path], map_location: str = "cpu") -> "PretrainedModel":
@@ -143,7 +162,9 @@ class PretrainedModel(nn.Module):
         """
         from safetensors.torch import load_file
 
-        directory = Path(directory)
+        from graphfm.models.hub import resolve_checkpoint
+
+        directory = resolve_checkpoint(directory)  # a local folder, or a Hub repo id via the HF cache
         config = read_model_config(directory)
         target = MODELS.get(config["model"])
         if cls is not PretrainedModel and not issubclass(target, cls):
