@@ -33,9 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_root(p)
 
     p = sub.add_parser("adapt", help="few-shot adaptation of a checkpoint to a target graph")
-    p.add_argument("--checkpoint", required=True, help="run directory written by pretrain")
+    p.add_argument("--checkpoint", required=True, help="run directory written by pretrain, or a Hub repo id")
     p.add_argument("--target", required=True, help="dataset name or path to a .npz/.pt graph")
-    p.add_argument("--task", choices=("node", "graph"), default="node")
+    p.add_argument("--task", choices=("node", "graph", "item"), default="node",
+                   help="node, graph, or item (few-shot on frozen item embeddings, e.g. multimodal checkpoints)")
     p.add_argument("--shots", type=int, default=1)
     p.add_argument("--tasks", type=int, default=100)
     p.add_argument("--seeds", type=int, default=5)
@@ -47,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, help="dataset name or path to a .npz/.pt graph")
     p.add_argument("--level", choices=("node", "graph"), default="node")
     p.add_argument("--out", required=True, help="output .npy file")
+    p.add_argument("--plot", default=None, metavar="FILE.png",
+                   help="also draw a 2-D PCA projection, coloured by label when the dataset has labels")
     _add_data_root(p)
 
     p = sub.add_parser("data", help="list, verify or download the datasets under the data root")
@@ -96,8 +99,9 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 def cmd_embed(args: argparse.Namespace) -> int:
     from graphfm.embed import embed_to_file
 
-    shape = embed_to_file(args.checkpoint, args.dataset, args.out, level=args.level, data_root=args.data_root)
-    print(f"embeddings {shape[0]} x {shape[1]} written to {args.out}")
+    shape = embed_to_file(args.checkpoint, args.dataset, args.out, level=args.level, data_root=args.data_root,
+                          plot=args.plot)
+    print(f"embeddings {shape[0]} x {shape[1]} written to {args.out}" + (f", plot to {args.plot}" if args.plot else ""))
     return 0
 
 

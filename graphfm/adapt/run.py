@@ -13,12 +13,12 @@ import torch
 from torch import Tensor
 
 from graphfm.adapt.baselines import frozen_embeddings_accuracy
-from graphfm.adapt.fewshot import paper_tasks, sample_tasks
+from graphfm.adapt.fewshot import paper_tasks, prototype_accuracy, sample_tasks
 from graphfm.adapt.samgpt import PromptConfig, PromptTuner
 from graphfm.errors import ConfigError, DataError
 from graphfm.stats import summarise
 
-__all__ = ["run_adaptation", "adapt_model", "load_target", "summarise"]
+__all__ = ["run_adaptation", "adapt_model", "adapt_items", "load_target", "load_items", "item_labels", "summarise"]
 
 METHODS = ("auto", "prompt", "frozen")
 PROTOCOLS = ("graphfm", "paper")
@@ -116,15 +116,83 @@ def adapt_model(model: Any, data: Any, labels: Tensor, task: str = "node", shots
     return summarise(torch.cat(accs), time.perf_counter() - start)
 
 
+def embeds_items(model: Any) -> bool:
+    """Whether ``model`` embeds multimodal items (e.g. ``multimodal_vit``) rather than graphs."""
+    return hasattr(model, "modality_names")
+
+
+def item_labels(model: Any, target: str, level: str = "node", data_root: Optional[str] = None) -> Optional[Tensor]:
+    """Labels of the rows ``model.embed_dataset(target, level)`` returns, or ``None`` if unlabelled.
+
+    Multimodal datasets (for models that :func:`embeds_items`) give their ``label``;
+    graphs give node labels (``level="node"``) or one label per graph of a set.
+    """
+    if embeds_items(model):
+        from multimodal.data import accepted_options, load_multimodal
+
+        data = load_multimodal(str(target), **accepted_options(str(target), getattr(model, "data_options", {}) or {}))
+        label = data.tensors.get("label")
+        return None if label is None else label.view(-1).long()
+    from graphfm.data import load_dataset
+
+    data = load_dataset(str(target), root=data_root)
+    graphs = data if isinstance(data, list) else [data]
+    if level == "graph" or isinstance(data, list):
+        ys = [getattr(g, "y", None) for g in graphs]
+        if any(y is None or y.numel() == 0 for y in ys):
+            return None
+        if level == "graph":
+            return torch.cat([y.view(-1)[:1] for y in ys]).long()
+    ys = [getattr(g, "y", None) for g in graphs]
+    if any(y is None or y.numel() != g.num_nodes for y, g in zip(ys, graphs)):
+        return None
+    return torch.cat([y.view(-1) for y in ys]).long()
+
+
+def load_items(model: Any, target: str, data_root: Optional[str] = None) -> Tuple[Tensor, Tensor]:
+    """Embeddings ``[N, D]`` and labels ``[N]`` of the items of ``target`` (``--task item``).
+
+    Items are the rows :meth:`~graphfm.models.PretrainedModel.embed_dataset` gives: the
+    items of a multimodal dataset (digit images, ...), the graphs of a graph set, or the
+    nodes of a graph.
+    """
+    from graphfm.data import load_dataset
+
+    level = "graph" if (not embeds_items(model) and isinstance(load_dataset(str(target), root=data_root), list)) \
+        else "node"
+    with torch.no_grad():
+        emb = model.embed_dataset(str(target), level=level, data_root=data_root).detach().float().cpu()
+    labels = item_labels(model, target, level, data_root)
+    if labels is None or labels.numel() != emb.size(0):
+        raise DataError(f"target '{target}' has no label per item ({emb.size(0)} items embedded); few-shot item "
+                        "classification needs labels")
+    return emb, labels
+
+
+def adapt_items(emb: Tensor, labels: Tensor, shots: int = 1, tasks: int = 100, seeds: int = 5,
+                max_query: int = 1000) -> Dict[str, Any]:
+    """Nearest-prototype few-shot accuracy on fixed item embeddings (``--task item``).
+
+    Returns:
+        dict: ``mean``, ``std``, ``n``, ``seconds``, ``accuracies`` (percent, seed-major).
+    """
+    start = time.perf_counter()
+    accs = [prototype_accuracy(emb, sample_tasks(labels, shots, tasks, seed=seed, max_query=max_query))
+            for seed in range(seeds)]
+    return summarise(torch.cat(accs), time.perf_counter() - start)
+
+
 def run_adaptation(checkpoint: Union[str, Path], target: str, task: str = "node", shots: int = 1,
                    tasks: int = 100, seeds: int = 5, data_root: Optional[str] = None, **opts: Any) -> Dict[str, Any]:
     """Adapt a checkpoint to a target and report few-shot accuracy (``graphfm adapt``).
 
     Args:
-        checkpoint: Run directory written by ``graphfm pretrain``.
+        checkpoint: Run directory written by ``graphfm pretrain``, or a Hub repo id.
         target (str): Dataset name or path of the unseen target.
-        task (str): ``"node"`` or ``"graph"`` (ego-networks of a node-level target, or the
-            graphs of a graph set). (default: ``"node"``)
+        task (str): ``"node"``, ``"graph"`` (ego-networks of a node-level target, or the
+            graphs of a graph set) or ``"item"`` (nearest prototypes of the frozen
+            embeddings of the target's items, see :func:`load_items`: the only task of
+            multimodal checkpoints). (default: ``"node"``)
         shots (int): Support items per class. (default: ``1``)
         tasks (int): Tasks per seed. (default: ``100``)
         seeds (int): Number of seeds. (default: ``5``)
@@ -145,6 +213,13 @@ def run_adaptation(checkpoint: Union[str, Path], target: str, task: str = "node"
     if unknown:
         raise ConfigError(f"unknown adaptation option(s) {unknown}; valid: {', '.join(sorted(cfg_keys | run_keys))}")
     model = PretrainedModel.from_pretrained(checkpoint)
+    if task == "item":
+        emb, labels = load_items(model, target, data_root)
+        result = adapt_items(emb, labels, shots, tasks, seeds, max_query=int(opts.get("max_query", 1000)))
+        return {"target": str(target), "task": task, "shots": shots, "tasks": tasks, "seeds": seeds, **result}
+    if embeds_items(model):
+        raise ConfigError(f"checkpoint '{checkpoint}' holds a {model.model_name} model, which embeds items, not "
+                          "graphs: use --task item (e.g. --target digits)")
     data, ptr, labels = load_target(target, data_root)
     config = PromptConfig(**{k: v for k, v in opts.items() if k in cfg_keys})
     result = adapt_model(model, data, labels, task, shots, tasks, seeds, graph_ptr=ptr, config=config,

@@ -136,12 +136,12 @@ def model_card(model: Any, run_dir: Optional[Union[str, Path]] = None, repo_id: 
     info = _training_info(Path(run_dir)) if run_dir is not None else {}
     domains = info.get("domains") or kwargs.get("domains") or kwargs.get("sources")
     steps = info.get("steps", info.get("max_steps"))
-    front = {"library_name": "graphfm", "tags": ["graphfm", name, "graph-foundation-model"]}
+    front = {"library_name": "graphfm", "tags": ["graphfm", name, "foundation-model"]}
     losses = info.get("final_losses")
     lines = [
         "---", yaml.safe_dump(front, sort_keys=False).strip(), "---", "",
         f"# {info.get('experiment') or name} ({name}, graphfm)", "",
-        f"A `{name}` checkpoint written by [graphfm](https://github.com/) {__version__}: "
+        f"A `{name}` checkpoint written by graphfm {__version__}: "
         "`config.yaml` (everything needed to rebuild the model) and `model.safetensors`.", "",
         "```python", "from graphfm.models import PretrainedModel", "",
         f"model = PretrainedModel.from_pretrained({(repo_id or 'PATH_OR_REPO_ID')!r})", "```", "",
