@@ -113,8 +113,11 @@ def is_user_file(name: PathLike) -> bool:
     return str(name).lower().endswith((".npz", ".pt"))
 
 
-def load_dataset(name: PathLike, root: Optional[PathLike] = None) -> DataOrList:
-    """Load a registered dataset, a ``synthetic-<k>`` domain or a user's file.
+def load_dataset(name: PathLike, root: Optional[PathLike] = None, **options: Any) -> DataOrList:
+    """Load a registered dataset, a ``synthetic-<k>`` domain, a user's file or an MM-Graph folder.
+
+    This is graphfm's one dataset entry point: every caller resolves names, files and
+    MM-Graph folders (see :func:`graphfm.data.mmgraph.load_mmgraph`) here.
 
     Every returned graph has ``x`` float32 ``[N, F]``, ``edge_index`` long
     ``[2, E]`` (undirected and coalesced), ``y`` long (``[N]`` for node sets,
@@ -125,8 +128,12 @@ def load_dataset(name: PathLike, root: Optional[PathLike] = None) -> DataOrList:
     Args:
         name (str or path): A name from :func:`list_datasets` (case-insensitive,
             ``-`` equals ``_``), ``synthetic-<k>``, ``synthetic-large-<num_nodes>``,
-            or a path to a ``.npz`` / ``.pt`` file (see :mod:`graphfm.data.user`).
+            a path to a ``.npz`` / ``.pt`` file (see :mod:`graphfm.data.user`), or an
+            MM-Graph folder.
         root (str or path, optional): Data root. (default: ``$GRAPHFM_DATA`` or ``./data``)
+        **options: Options of MM-Graph folders (``features``, ``split_halves``,
+            ``edge_split`` of :func:`~graphfm.data.mmgraph.load_mmgraph`); other datasets
+            take none (``None`` / empty values are ignored).
 
     Raises:
         DataError: unknown name, missing or corrupt raw file, or invalid graph.
@@ -134,6 +141,13 @@ def load_dataset(name: PathLike, root: Optional[PathLike] = None) -> DataOrList:
     from graphfm.data.validate import validate_dataset
 
     text = str(name)
+    from graphfm.data.mmgraph import is_mmgraph_dir, load_mmgraph
+
+    if is_mmgraph_dir(text):
+        return load_mmgraph(text, **options)
+    given = sorted(k for k, v in options.items() if v not in (None, (), [], ""))
+    if given:
+        raise DataError(f"dataset '{text}' takes no options {given}; they apply to MM-Graph folders only")
     if is_user_file(text):
         from graphfm.data.user import load_user_file
 

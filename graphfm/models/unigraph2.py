@@ -204,13 +204,15 @@ class UniGraph2(PretrainedModel):
 
     def embed_dataset(self, name: str, level: str = "node", data_root: Any = None) -> Tensor:
         """Embeddings of a registered dataset, a user's file or an MM-Graph folder (see the base class)."""
-        from graphfm.data.mmgraph import is_mmgraph_dir, load_mmgraph
+        from graphfm.data import load_dataset
+        from graphfm.data.mmgraph import is_mmgraph_dir
 
-        if is_mmgraph_dir(name):
-            data = load_mmgraph(name, split_halves=self._halves_needed(name))
-            with torch.no_grad():
-                return self.embed(data) if level == "node" else self.embed_graphs([data])
-        return super().embed_dataset(name, level=level, data_root=data_root)
+        halves = self._halves_needed(name) if is_mmgraph_dir(name) else []
+        data = load_dataset(name, root=data_root, split_halves=halves)
+        with torch.no_grad():
+            if level == "graph":
+                return self.embed_graphs(data if isinstance(data, list) else [data])
+            return torch.cat([self.embed(g) for g in data]) if isinstance(data, list) else self.embed(data)
 
 
     def _halves_needed(self, folder: str) -> list:

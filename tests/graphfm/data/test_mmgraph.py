@@ -82,3 +82,14 @@ def test_unigraph2_embeds_an_mmgraph_folder(tmp_path):
     with pytest.raises(DataError, match="none of this model's modalities"):
         UniGraph2({"audio": {"dim": 3, "encoder": {"name": "precomputed"}, "field": "audio"}}).embed_dataset(
             str(folder))
+
+
+def test_load_dataset_is_the_one_entry_point_for_mmgraph_folders(tmp_path):
+    from graphfm.data import load_dataset
+
+    folder = _write_nc(tmp_path / "books-nc")
+    data = load_dataset(str(folder), split_halves=["clip"], features=None)
+    assert data.num_nodes == 10 and data.clip_text.shape == (10, 3)
+    assert load_dataset(folder).name == "books-nc"
+    with pytest.raises(DataError, match="apply to MM-Graph folders only"):
+        load_dataset("synthetic-0", split_halves=["clip"])
