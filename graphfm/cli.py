@@ -15,12 +15,42 @@ from typing import List, Optional
 from graphfm.errors import GraphFMError
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's error contract: one ``error:`` line on stderr, exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {message}; see '{self.prog} --help'\n")
+
+
+def _count(text: str) -> int:
+    """An integer >= 1 (``--shots``, ``--tasks``, ``--seeds``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _check_out_file(path: str, example: str) -> None:
+    """Refuse an output file path that cannot be written, before any work is done."""
+    out = Path(path)
+    if out.is_dir():
+        raise GraphFMError(f"--out '{out}' is a directory; give a file path such as '{out / example}'")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise GraphFMError(f"--out '{out}': '{parent}' is a file, not a folder; choose another path")
+            break
+
+
 def _add_data_root(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", default=None, help="dataset root (default: $GRAPHFM_DATA or ./data)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="graphfm", description="Graph and multimodal foundation models.")
+    parser = _Parser(prog="graphfm", description="Graph and multimodal foundation models.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -37,9 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", required=True, help="dataset name or path to a .npz/.pt graph")
     p.add_argument("--task", choices=("node", "graph", "item"), default="node",
                    help="node, graph, or item (few-shot on frozen item embeddings, e.g. multimodal checkpoints)")
-    p.add_argument("--shots", type=int, default=1)
-    p.add_argument("--tasks", type=int, default=100)
-    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--shots", type=_count, default=1)
+    p.add_argument("--tasks", type=_count, default=100)
+    p.add_argument("--seeds", type=_count, default=5)
     p.add_argument("--out", required=True, help="result JSON file")
     _add_data_root(p)
 
@@ -68,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results", help="output directory (default: results)")
     p.add_argument("--quick", action="store_true", help="a small version, for smoke tests")
     p.add_argument("--targets", nargs="+", default=None, help="restrict to these targets")
-    p.add_argument("--tasks", type=int, default=None, help="few-shot tasks per seed")
-    p.add_argument("--seeds", type=int, default=None, help="seeds")
+    p.add_argument("--tasks", type=_count, default=None, help="few-shot tasks per seed")
+    p.add_argument("--seeds", type=_count, default=None, help="seeds")
     p.add_argument("--protocol", choices=("graphfm", "paper", "both"), default=None,
                    help="few-shot protocol of benchmarks that offer one (samgpt): ours, the paper's, or both")
     _add_data_root(p)
@@ -79,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_pretrain(args: argparse.Namespace) -> int:
     from graphfm.engine import pretrain
 
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise GraphFMError(f"--out '{args.out}' is a file; pretrain writes a run directory: give a folder path")
     out = pretrain(args.config, args.out, data_root=args.data_root, overrides=args.set, resume=args.resume)
     print(f"checkpoint written to {out}")
     return 0
@@ -88,6 +120,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     from graphfm.adapt import run_adaptation
     from graphfm.io import write_json
 
+    _check_out_file(args.out, "result.json")
     result = run_adaptation(args.checkpoint, args.target, task=args.task, shots=args.shots, tasks=args.tasks,
                             seeds=args.seeds, data_root=args.data_root)
     write_json(args.out, result)
@@ -99,6 +132,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 def cmd_embed(args: argparse.Namespace) -> int:
     from graphfm.embed import embed_to_file
 
+    _check_out_file(args.out, "embeddings.npy")
     shape = embed_to_file(args.checkpoint, args.dataset, args.out, level=args.level, data_root=args.data_root,
                           plot=args.plot)
     print(f"embeddings {shape[0]} x {shape[1]} written to {args.out}" + (f", plot to {args.plot}" if args.plot else ""))
@@ -160,13 +194,16 @@ COMMANDS = {"pretrain": cmd_pretrain, "adapt": cmd_adapt, "embed": cmd_embed, "d
 
 def main(argv: Optional[List[str]] = None) -> int:
     warnings.filterwarnings("ignore", message=".*torch.jit.script.* is deprecated")
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # bad flags (one error line, already printed) or --help
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return COMMANDS[args.command](args)
     except GraphFMError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print("error: " + str(exc).replace("\n", " "), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

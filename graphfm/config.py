@@ -156,9 +156,13 @@ def load_yaml(path: Union[str, Path]) -> Dict[str, Any]:
     """
     path = resolve_config(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file '{path}' is not valid YAML: {exc}".replace("\n", " ")) from None
+        raise ConfigError(f"config file '{path}' is not valid YAML: {' '.join(str(exc).split())}; fix the syntax "
+                          "at the line shown") from None
+    except (UnicodeDecodeError, OSError) as exc:
+        raise ConfigError(f"config file '{path}' cannot be read as UTF-8 text ({type(exc).__name__}: {exc}); "
+                          "pass a YAML text file such as configs/samgpt/cora.yaml") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -178,6 +182,9 @@ def apply_overrides(cfg: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, 
             value = raw
         node = cfg
         parts = key.strip().split(".")
+        if not all(part.strip() for part in parts):
+            raise ConfigError(f"override '{item}' has an empty key; write it as section.key=value "
+                              "(e.g. trainer.max_steps=50)")
         for part in parts[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
@@ -202,10 +209,39 @@ def experiment_from_dict(cfg: Dict[str, Any], where: str = "config") -> Experime
         if not isinstance(value, dict) or "name" not in value:
             raise ConfigError(f"{where}: section '{section}' must be a mapping with a 'name' key")
     trainer = build_dataclass(TrainerConfig, cfg.get("trainer") or {}, where=f"{where}: trainer")
+    _check_trainer_ranges(trainer, f"{where}: trainer")
+    seed = cfg.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"{where}: seed must be a non-negative integer, got {seed!r}; e.g. seed: 0")
     return ExperimentConfig(
         data=dict(cfg["data"]), model=dict(cfg["model"]), objective=dict(cfg["objective"]),
-        trainer=trainer, name=str(cfg.get("name", Path(where).stem)), seed=int(cfg.get("seed", 0)),
+        trainer=trainer, name=str(cfg.get("name", Path(where).stem)), seed=seed,
     )
+
+
+#: Lightning's precision values, plus ``"auto"``.
+PRECISIONS = ("auto", "16", "32", "64", "bf16", "16-true", "16-mixed", "bf16-true", "bf16-mixed", "32-true",
+              "64-true", "transformer-engine", "transformer-engine-float16")
+
+
+def _check_trainer_ranges(trainer: TrainerConfig, where: str) -> None:
+    """Values of the right type but out of range (Lightning would fail later, or train forever)."""
+    import math
+
+    for key in ("max_steps", "warmup_steps", "ckpt_every", "num_workers", "patience"):
+        if getattr(trainer, key) < 0:
+            raise ConfigError(f"{where}.{key}: must be >= 0, got {getattr(trainer, key)}; e.g. {key}: "
+                              f"{getattr(TrainerConfig, key)}")
+    if trainer.log_every < 1:
+        raise ConfigError(f"{where}.log_every: must be >= 1, got {trainer.log_every}; e.g. log_every: 10")
+    for key in ("lr", "weight_decay", "grad_clip"):
+        value = getattr(trainer, key)
+        if not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{where}.{key}: must be a finite number >= 0, got {value}; e.g. {key}: "
+                              f"{getattr(TrainerConfig, key)}")
+    if str(trainer.precision) not in PRECISIONS:
+        raise ConfigError(f"{where}.precision: unknown precision {trainer.precision!r}; valid: "
+                          f"{', '.join(PRECISIONS)}")
 
 
 # ----------------------------------------------------------------------------- checking

@@ -103,13 +103,28 @@ def load_mmgraph(path: Union[str, Path], features: Optional[Sequence[str]] = Non
     return validate_graph(data, name=path.name)
 
 
+def numpy_safe_globals() -> List[Any]:
+    """The numpy callables a ``torch.save``-d ndarray needs: they only rebuild arrays."""
+    core = getattr(np, "_core", None) or np.core
+    numeric = (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
+               np.float16, np.float32, np.float64)  # no object dtype: its items would be arbitrary objects
+    return [core.multiarray._reconstruct, core.multiarray.scalar, np.ndarray, np.dtype,
+            *{type(np.dtype(t)) for t in numeric}]
+
+
 def _load(file: Path) -> Any:
+    """``torch.load(weights_only=True)``: tensors, numpy arrays, lists, dicts and numbers only;
+    a file that would need any other object (and so could run code) is refused."""
     if not file.is_file():
         raise DataError(f"MM-Graph file '{file}' is missing; copy it from the dataset's release")
     try:
-        return torch.load(file, map_location="cpu", weights_only=False)
-    except Exception as exc:  # corrupt pickle, wrong format, ...
-        raise DataError(f"cannot read '{file}' ({type(exc).__name__}: {exc}); the file looks corrupt") from None
+        with torch.serialization.safe_globals(numpy_safe_globals()):
+            return torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt pickle, wrong format, a disallowed object, ...
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise DataError(f"cannot read '{file}' with torch.load(weights_only=True) ({type(exc).__name__}: {first}); "
+                        "it is corrupt or holds objects other than tensors, arrays, lists and dicts, which graphfm "
+                        "never unpickles: re-save it with torch.save of plain tensors") from None
 
 
 def _as_long(value: Any, where: Any) -> Tensor:

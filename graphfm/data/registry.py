@@ -84,6 +84,12 @@ class DatasetSpec:
 
     def check_files(self, root: Path) -> None:
         """Raise :class:`DataError` if any raw file is missing (never download)."""
+        if not root.is_dir():
+            raise DataError(
+                f"dataset '{self.name}': the data root '{root}' does not exist or is not a folder. Copy the "
+                f"datasets there (cp -r ../shared/datasets '{root}' && chmod -R u+w '{root}') or point "
+                f"--data-root / ${ENV_VAR} at such a copy; `graphfm doctor` checks the setup."
+            )
         missing = self.missing(root)
         if missing:
             raise DataError(
@@ -164,6 +170,9 @@ def load_dataset(name: PathLike, root: Optional[PathLike] = None, **options: Any
     spec = get_spec(text)
     root_path = resolve_root(root)
     spec.check_files(root_path)
+    from graphfm.data.verify import check_raw_files
+
+    check_raw_files(root_path, [f"{spec.folder}/{f}" for f in spec.files], spec.name, spec.source)
     data = spec.loader(root_path, spec)
     if isinstance(data, GraphSet):
         data.validate(spec.name, spec.num_classes).make_undirected()

@@ -36,17 +36,27 @@ from graphfm.errors import DataError
 _HELP = ("expected a .npz with edge_index [2, E], x [N, F] and optional y [N], or a .pt "
          "holding a torch_geometric Data or a dict with those keys")
 
+#: Most nodes a file without ``x`` may imply (its structural features are computed);
+#: beyond it the node ids are almost surely not re-indexed to ``0..N-1``.
+MAX_INFERRED_NODES = 50_000_000
+
 
 def load_user_file(path: str) -> Union[Data, List[Data]]:
     """Read a user's ``.npz`` / ``.pt`` graph or graph set (see the module docstring)."""
     p = Path(path).expanduser()
     if not p.is_file():
-        raise DataError(f"graph file '{p}' does not exist; {_HELP}")
+        raise DataError(f"graph file '{p}' does not exist (or is not a file); check the path. {_HELP}")
     obj = _read_npz(p) if p.suffix.lower() == ".npz" else _read_pt(p)
     graphs = [_to_data(_fields(o, p), p) for o in obj] if isinstance(obj, list) else [_to_data(obj, p)]
     for g in graphs:
         g.domain = g.name = p.stem
-    return graphs if isinstance(obj, list) else graphs[0]
+    if not isinstance(obj, list):
+        return graphs[0]
+    from graphfm.data.validate import validate_graph
+
+    for i, g in enumerate(graphs):  # each graph on its own first: clear errors before collating the set
+        validate_graph(g, f"{p.name}[{i}]", level="graph")
+    return graphs
 
 
 def _read_npz(path: Path) -> Dict[str, Any]:
@@ -62,12 +72,17 @@ def _read_pt(path: Path) -> Union[Dict[str, Any], List[Any]]:
     from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
     from torch_geometric.data.storage import GlobalStorage
 
+    from graphfm.data.mmgraph import numpy_safe_globals
+
     try:
-        with torch.serialization.safe_globals([DataEdgeAttr, DataTensorAttr, GlobalStorage]):
+        with torch.serialization.safe_globals([DataEdgeAttr, DataTensorAttr, GlobalStorage,
+                                               *numpy_safe_globals()]):
             obj = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as exc:  # torch raises many types for bad files
-        raise DataError(f"cannot read '{path}' with torch.load(weights_only=True) "
-                        f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); {_HELP}") from exc
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise DataError(f"cannot read '{path}' with torch.load(weights_only=True) ({type(exc).__name__}: "
+                        f"{first}); it is corrupt, or holds objects other than tensors, arrays, lists, "
+                        f"dicts and PyG Data, which graphfm never unpickles; {_HELP}") from None
     if isinstance(obj, (list, tuple)) and obj:
         return list(obj)
     return _fields(obj, path)
@@ -82,10 +97,18 @@ def _fields(obj: Any, path: Path) -> Dict[str, Any]:
 
 
 def _tensor(value: Any, key: str, path: Path) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        if value.is_sparse or value.layout != torch.strided:
+            raise DataError(f"'{path}': '{key}' is a sparse tensor; store it dense (value.to_dense()); {_HELP}")
+        return value
     try:
-        return torch.as_tensor(np.asarray(value)) if not isinstance(value, torch.Tensor) else value
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"'{path}': '{key}' is not an array ({exc}); {_HELP}") from exc
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"dtype {array.dtype} is not numeric")
+        return torch.as_tensor(array)
+    except (TypeError, ValueError, OverflowError, RuntimeError) as exc:
+        raise DataError(f"'{path}': '{key}' is not a numeric array ({exc}); store it as an int/float "
+                        f"array; {_HELP}") from None
 
 
 def _to_data(fields: Dict[str, Any], path: Path) -> Data:
@@ -102,15 +125,33 @@ def _to_data(fields: Dict[str, Any], path: Path) -> Data:
         x = _tensor(x, "x", path)
         data.x = x.float() if x.dtype != torch.float32 and x.dim() == 2 else x
     else:
+        if edge_index.dim() != 2 or edge_index.size(0) != 2:
+            raise DataError(f"'{path}': edge_index must have shape [2, E], got {tuple(edge_index.shape)}; "
+                            "transpose an [E, 2] edge list; " + _HELP)
         if edge_index.dtype != torch.long or (edge_index.numel() and int(edge_index.min()) < 0):
-            raise DataError(f"'{path}': edge_index must hold non-negative integers; {_HELP}")
+            raise DataError(f"'{path}': edge_index must hold non-negative integers (int64); {_HELP}")
         n = int(edge_index.max()) + 1 if edge_index.numel() else 0
-        n = int(num_nodes) if num_nodes is not None else n
+        if num_nodes is not None:
+            declared = _tensor(num_nodes, "num_nodes", path)
+            if declared.numel() != 1 or declared.dtype.is_floating_point or int(declared) < n:
+                raise DataError(f"'{path}': num_nodes must be one integer >= {n} (the largest node id + 1), "
+                                f"got {num_nodes!r}; fix it or leave it out")
+            n = int(declared)
+        if n > MAX_INFERRED_NODES:
+            raise DataError(f"'{path}': edge_index implies {n} nodes (more than {MAX_INFERRED_NODES}); node ids "
+                            "must be re-indexed to 0..N-1, or give x [N, F]")
         both = torch.cat([edge_index, edge_index.flip(0)], dim=1)
         data.x = structural_features(both, n)
     if y is not None:
         data.y = _tensor(y, "y", path)
+        if data.y.dtype in (torch.int8, torch.int16, torch.int32, torch.uint8):
+            data.y = data.y.long()
     for key, value in fields.items():
-        if not key.startswith("_"):
+        if not isinstance(key, str) or key.startswith("_"):
+            continue
+        try:
             data[key] = value
+        except (AttributeError, TypeError, ValueError, RuntimeError) as exc:
+            raise DataError(f"'{path}': extra entry '{key}' cannot be stored on a graph ({exc}); rename or "
+                            f"remove it; {_HELP}") from None
     return data

@@ -28,22 +28,26 @@ def _check_edges(data: Data, name: str) -> None:
         raise DataError(f"graph '{name}' has no edge_index; give one of shape [2, E] (may be empty)")
     if not isinstance(ei, torch.Tensor) or ei.dim() != 2 or ei.size(0) != 2:
         shape = tuple(ei.shape) if isinstance(ei, torch.Tensor) else type(ei).__name__
-        raise DataError(f"graph '{name}': edge_index must have shape [2, E], got {shape}")
+        raise DataError(f"graph '{name}': edge_index must have shape [2, E], got {shape}; "
+                        "give a [2, E] tensor (transpose an [E, 2] edge list with .t())")
     if ei.dtype.is_floating_point or ei.dtype == torch.bool or ei.is_complex():
         raise DataError(f"graph '{name}': edge_index must hold integers, got dtype {ei.dtype}; "
                         "convert it with edge_index.long()")
     if ei.dtype != torch.long:
-        raise DataError(f"graph '{name}': edge_index must be int64 (long), got {ei.dtype}")
+        raise DataError(f"graph '{name}': edge_index must be int64 (long), got {ei.dtype}; "
+                        "convert it with edge_index.long()")
     n = data.num_nodes
     neg = (ei < 0).any(0)
     if neg.any():
         raise DataError(f"graph '{name}': {int(neg.sum())} edges have negative node indices "
-                        f"(first: edge {_first(neg)}, {ei[:, _first(neg)].tolist()})")
+                        f"(first: edge {_first(neg)}, {ei[:, _first(neg)].tolist()}); node indices must be "
+                        f"in [0, {n}): re-index the nodes or drop those edges")
     big = (ei >= n).any(0)
     if big.any():
         i = _first(big)
         raise DataError(f"graph '{name}': {int(big.sum())} edges point outside the {n} nodes "
-                        f"(first: edge {i}, {ei[:, i].tolist()}); node indices must be in [0, {n})")
+                        f"(first: edge {i}, {ei[:, i].tolist()}); node indices must be in [0, {n}): "
+                        "re-index the nodes, drop those edges or add the missing rows to x")
 
 
 def _check_features(data: Data, name: str) -> None:
@@ -52,9 +56,10 @@ def _check_features(data: Data, name: str) -> None:
         raise DataError(f"graph '{name}' has no node features x; give x of shape [N, F]")
     if not isinstance(x, torch.Tensor) or x.dim() != 2:
         raise DataError(f"graph '{name}': x must be a 2-D tensor [N, F], got "
-                        f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+                        f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}; "
+                        "reshape it to one row per node (x.view(N, -1))")
     if x.dtype != torch.float32:
-        raise DataError(f"graph '{name}': x must be float32, got {x.dtype}")
+        raise DataError(f"graph '{name}': x must be float32, got {x.dtype}; convert it with x.float()")
     bad = ~torch.isfinite(x)
     if bad.any():
         rows = bad.any(1)
@@ -68,12 +73,14 @@ def _check_labels(data: Data, name: str, num_classes: Optional[int], level: str)
         return
     if not isinstance(y, torch.Tensor) or y.dtype != torch.long:
         raise DataError(f"graph '{name}': labels y must be an int64 tensor, got "
-                        f"{y.dtype if isinstance(y, torch.Tensor) else type(y).__name__}")
-    y = y.view(-1)
+                        f"{y.dtype if isinstance(y, torch.Tensor) else type(y).__name__}; give class ids "
+                        "0..C-1 (-1 for unlabelled) as y.long()")
+    y = y.reshape(-1)
     expected = data.num_nodes if level == "node" else 1
     if y.numel() != expected:
         raise DataError(f"graph '{name}': y has {y.numel()} entries but {expected} are expected "
-                        f"({'one per node' if level == 'node' else 'one per graph'})")
+                        f"({'one per node' if level == 'node' else 'one per graph'}); give one label per "
+                        f"{'node' if level == 'node' else 'graph'}, -1 where unknown")
     bad = y < UNLABELLED
     if num_classes is not None:
         bad |= y >= num_classes
@@ -100,10 +107,12 @@ def validate_graph(data: Data, name: str = "graph", num_classes: Optional[int] =
             out-of-range labels.
     """
     if not isinstance(data, Data):
-        raise DataError(f"'{name}' is a {type(data).__name__}, not a torch_geometric Data")
+        raise DataError(f"'{name}' is a {type(data).__name__}, not a torch_geometric Data; build one with "
+                        "Data(x=..., edge_index=..., y=...)")
     _check_features(data, name)
     if data.x.size(0) != data.num_nodes:
-        raise DataError(f"graph '{name}': x has {data.x.size(0)} rows but num_nodes is {data.num_nodes}")
+        raise DataError(f"graph '{name}': x has {data.x.size(0)} rows but num_nodes is {data.num_nodes}; "
+                        "give one feature row per node (or drop num_nodes)")
     _check_edges(data, name)
     _check_labels(data, name, num_classes, level)
     return data

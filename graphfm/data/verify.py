@@ -7,19 +7,33 @@ non-zero when it returns any problem.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from graphfm.data.registry import PathLike, resolve_root
+from graphfm.errors import DataError
 
 MANIFEST = Path(__file__).with_name("manifest.json")
+
+#: Set to ``0`` to load raw files without comparing them to the manifest.
+VERIFY_ENV = "GRAPHFM_VERIFY"
+
+# (path, size, mtime_ns) -> sha256 of the files already hashed in this process
+_DIGESTS: Dict[Tuple[str, int, int], str] = {}
+
+
+@functools.lru_cache(maxsize=1)
+def _manifest() -> Dict[str, Dict[str, object]]:
+    return json.loads(MANIFEST.read_text())["files"]
 
 
 def load_manifest() -> Dict[str, Dict[str, object]]:
     """``{relative path: {"sha256": str, "bytes": int}}`` of every known raw file."""
-    return json.loads(MANIFEST.read_text())["files"]
+    return dict(_manifest())
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -60,6 +74,50 @@ def verify_root(root: Optional[PathLike] = None, folders: Optional[Sequence[str]
     return problems
 
 
+def check_raw_files(root: Path, rel_paths: Sequence[str], dataset: str, source: str = "") -> None:
+    """Raise a :class:`DataError` when a raw file differs from its manifest entry.
+
+    Called by :func:`graphfm.data.load_dataset` before a loader reads the files, so a
+    corrupt, truncated or tampered raw file (some formats are pickles) is refused
+    instead of parsed. Files the manifest does not list (e.g. PubMed's) are not
+    checked; each file is hashed once per process (keyed by size and mtime).
+    ``$GRAPHFM_VERIFY=0`` skips the check.
+
+    Args:
+        root (Path): The data root.
+        rel_paths (list[str]): Raw files relative to ``root``.
+        dataset (str): Dataset name, for the message.
+        source (str): Where the original files come from, for the message. (default: ``""``)
+    """
+    if os.environ.get(VERIFY_ENV, "1").strip() == "0":
+        return
+    manifest = _manifest()
+    for rel in rel_paths:
+        entry = manifest.get(rel)
+        if entry is None:
+            continue
+        path = root / rel
+        try:
+            stat = path.stat()
+            key = (str(path), stat.st_size, stat.st_mtime_ns)
+            if stat.st_size != entry["bytes"]:
+                got = None
+            else:
+                got = _DIGESTS.get(key) or sha256_file(path)
+        except OSError as exc:
+            raise DataError(f"dataset '{dataset}': cannot read raw file '{path}' ({exc}); check its "
+                            "permissions or copy it again") from None
+        if got == entry["sha256"]:
+            _DIGESTS[key] = got
+            continue
+        found = f"{stat.st_size} bytes, expected {entry['bytes']}" if got is None else \
+            f"sha256 {got[:16]}..., expected {str(entry['sha256'])[:16]}..."
+        raise DataError(f"dataset '{dataset}': raw file '{path}' does not match the manifest ({found}); it is "
+                        f"corrupt, truncated or a different version. Replace it with the original"
+                        f"{' from ' + source if source else ''} (e.g. copy it again from ../shared/datasets; "
+                        f"`graphfm data verify` lists every bad file), or set ${VERIFY_ENV}=0 to load it unchecked")
+
+
 verify = verify_root
 
-__all__ = ["MANIFEST", "load_manifest", "sha256_file", "verify", "verify_root"]
+__all__ = ["MANIFEST", "VERIFY_ENV", "check_raw_files", "load_manifest", "sha256_file", "verify", "verify_root"]

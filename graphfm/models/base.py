@@ -162,21 +162,50 @@ class PretrainedModel(nn.Module):
         """
         from safetensors.torch import load_file
 
+        from safetensors import SafetensorError
+
+        from graphfm.errors import GraphFMError
+
         from graphfm.models.hub import resolve_checkpoint
 
         directory = resolve_checkpoint(directory)  # a local folder, or a Hub repo id via the HF cache
         config = read_model_config(directory)
-        target = MODELS.get(config["model"])
+        cfg_file = directory / CONFIG_FILE
+        try:
+            target = MODELS.get(config["model"])
+        except GraphFMError as exc:
+            raise CheckpointError(f"'{cfg_file}' names a model graphfm does not know ({exc}); it was written by "
+                                  "another program or version: re-run pretraining to rebuild the checkpoint") from None
         if cls is not PretrainedModel and not issubclass(target, cls):
-            raise CheckpointError(f"checkpoint '{directory}' holds a '{config['model']}' model, not a {cls.__name__}")
-        model = target(**config.get("kwargs", {}))
+            raise CheckpointError(f"checkpoint '{directory}' holds a '{config['model']}' model, not a {cls.__name__}; "
+                                  f"pass a checkpoint of a {cls.__name__}")
+        kwargs = config.get("kwargs", {})
+        if not isinstance(kwargs, dict):
+            raise CheckpointError(f"'{cfg_file}': 'kwargs' must be a mapping of constructor arguments, got "
+                                  f"{type(kwargs).__name__}; re-run pretraining to rebuild the checkpoint")
+        try:
+            model = target(**kwargs)
+        except GraphFMError as exc:
+            raise CheckpointError(f"'{cfg_file}' describes a model that cannot be built ({exc}); re-run "
+                                  "pretraining to rebuild the checkpoint") from None
+        except (TypeError, ValueError, KeyError, AttributeError, RuntimeError) as exc:
+            raise CheckpointError(f"'{cfg_file}' describes a '{config['model']}' model that cannot be built "
+                                  f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); it was "
+                                  "edited or written by another version: re-run pretraining") from None
         try:
             state = load_file(str(directory / WEIGHTS_FILE), device=map_location)
+        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(
+                f"'{directory / WEIGHTS_FILE}' is not a readable safetensors file ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}); it is truncated or corrupt: copy it again or "
+                "re-run pretraining to rebuild the checkpoint") from None
+        try:
             model.load_state_dict(state, strict=True)
         except (RuntimeError, OSError, ValueError) as exc:
             raise CheckpointError(
                 f"weights in '{directory / WEIGHTS_FILE}' do not load into the model its config describes "
-                f"({str(exc).splitlines()[0]}); re-run pretraining to rebuild the checkpoint") from None
+                f"({str(exc).splitlines()[0]}); the two files come from different runs or widths: re-run "
+                "pretraining to rebuild the checkpoint") from None
         return model.eval()
 
 
@@ -185,6 +214,9 @@ def read_model_config(directory: Union[str, Path]) -> Dict[str, Any]:
     import yaml
 
     directory = Path(directory)
+    if directory.is_file():
+        raise CheckpointError(f"checkpoint '{directory}' is a file, not a directory; pass the folder that holds "
+                              f"{CONFIG_FILE} and {WEIGHTS_FILE} (the --out folder of 'graphfm pretrain')")
     if not directory.is_dir():
         raise CheckpointError(f"checkpoint directory '{directory}' does not exist; pass the --out folder of "
                               "'graphfm pretrain' (or 'graphfm demo')")
@@ -193,11 +225,14 @@ def read_model_config(directory: Union[str, Path]) -> Dict[str, Any]:
             raise CheckpointError(f"checkpoint directory '{directory}' has no {name}; it is incomplete, "
                                   "re-run pretraining")
     try:
-        config = yaml.safe_load((directory / CONFIG_FILE).read_text())
-    except yaml.YAMLError as exc:
-        raise CheckpointError(f"'{directory / CONFIG_FILE}' is not valid YAML ({exc})") from None
-    if not isinstance(config, dict) or "model" not in config:
-        raise CheckpointError(f"'{directory / CONFIG_FILE}' does not name a model; it was not written by graphfm")
+        config = yaml.safe_load((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        message = " ".join(str(exc).split())
+        raise CheckpointError(f"'{directory / CONFIG_FILE}' is not valid YAML ({message}); it is corrupt: copy "
+                              "the checkpoint again or re-run pretraining") from None
+    if not isinstance(config, dict) or not isinstance(config.get("model"), str):
+        raise CheckpointError(f"'{directory / CONFIG_FILE}' does not name a model; it was not written by graphfm: "
+                              "pass the --out folder of 'graphfm pretrain'")
     return config
 
 

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from graphfm.errors import ConfigError, DataError
 from graphfm.models.base import MODELS, PretrainedModel
+from graphfm.nn.conv import build_conv  # noqa: F401  (re-exported: graphfm.objectives.unigraph2 imports it here)
 from graphfm.nn.moe import MoE
 
 GNNS = ("gat", "gcn", "sage")
@@ -222,17 +223,6 @@ class UniGraph2(PretrainedModel):
 
         fields = {modality_field(spec) for spec in self.modalities.values() if "encoder" in spec}
         return [s for s in feature_sets(folder) if f"{s}_text" in fields or f"{s}_image" in fields]
-
-
-def build_conv(gnn: str, dim: int, heads: int = 4, dropout: float = 0.0) -> nn.Module:
-    """One ``dim -> dim`` message-passing layer: ``"gat"`` (``heads`` concatenated heads), ``"gcn"`` or ``"sage"``."""
-    from torch_geometric.nn import GATConv, GCNConv, SAGEConv
-
-    if gnn == "gat":
-        return GATConv(dim, dim // heads, heads=heads, dropout=dropout)
-    if gnn == "gcn":
-        return GCNConv(dim, dim)
-    return SAGEConv(dim, dim)
 
 
 def _check_modalities(modalities: Any) -> Dict[str, Dict[str, Any]]:

@@ -16,7 +16,10 @@ TU node features (``x``):
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator, Optional
+
 import torch
 import torch.nn.functional as F
 from torch_geometric.data import Data
@@ -34,10 +37,50 @@ _TU_SRC = ("the TU Dortmund graph collection (https://chrsmrrs.github.io/dataset
            "{name}.zip; mirrored in https://github.com/bknyaz/graph_nn data/{name}.zip)")
 
 
-def _pyg_call(spec: DatasetSpec, build):
-    """Run a PyG dataset constructor, turning file-system failures into DataError."""
+class _UnsafeFile(Exception):
+    """A processed file that ``torch.load(weights_only=True)`` refuses."""
+
+
+@contextmanager
+def _weights_only_loads(spec: DatasetSpec, processed: Path) -> Iterator[None]:
+    """Make PyG read its processed files with ``torch.load(weights_only=True)`` only.
+
+    PyG falls back to ``weights_only=False`` (arbitrary code) when a safe load fails, and
+    reads ``pre_transform.pt`` / ``pre_filter.pt`` unsafely; a planted file in
+    ``processed/`` must not run code, so those are checked here and the fallback is off.
+    """
+    import fsspec
+    from torch_geometric.io import fs
+
+    def strict_load(path: str, map_location=None):
+        try:
+            with fsspec.open(path, "rb") as fh:
+                return torch.load(fh, map_location, weights_only=True)
+        except Exception as exc:
+            raise _UnsafeFile(f"'{path}' ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None
+
+    for name in ("pre_transform.pt", "pre_filter.pt"):
+        if (processed / name).is_file():
+            strict_load(str(processed / name))
+    original, fs.torch_load = fs.torch_load, strict_load
     try:
-        return build()
+        yield
+    finally:
+        fs.torch_load = original
+
+
+def _pyg_call(spec: DatasetSpec, build, processed: Optional[Path] = None):
+    """Run a PyG dataset constructor, turning file-system failures into DataError."""
+    processed = processed or Path(".")
+    try:
+        with _weights_only_loads(spec, processed):
+            return build()
+    except _UnsafeFile as exc:
+        raise DataError(
+            f"dataset '{spec.name}': the processed file {exc} cannot be read with "
+            "torch.load(weights_only=True): it is corrupt or was not written by PyG, and graphfm never "
+            f"unpickles arbitrary objects. Delete '{processed}' so it is rebuilt from the raw files."
+        ) from None
     except PermissionError as exc:
         raise DataError(
             f"dataset '{spec.name}': cannot write PyG's processed/ folder ({exc}). The data root "
@@ -55,7 +98,8 @@ def _pyg_call(spec: DatasetSpec, build):
 def load_planetoid(root: Path, spec: DatasetSpec) -> Data:
     from torch_geometric.datasets import Planetoid
 
-    ds = _pyg_call(spec, lambda: Planetoid(str(root / "planetoid"), spec.name))
+    ds = _pyg_call(spec, lambda: Planetoid(str(root / "planetoid"), spec.name),
+                   root / "planetoid" / spec.name / "processed")
     g = ds[0]
     return Data(x=g.x, edge_index=g.edge_index, y=g.y)
 
@@ -63,7 +107,8 @@ def load_planetoid(root: Path, spec: DatasetSpec) -> Data:
 def load_amazon(root: Path, spec: DatasetSpec) -> Data:
     from torch_geometric.datasets import Amazon
 
-    ds = _pyg_call(spec, lambda: Amazon(str(root / "amazon"), spec.name))
+    ds = _pyg_call(spec, lambda: Amazon(str(root / "amazon"), spec.name),
+                   root / "amazon" / spec.name.capitalize() / "processed")
     g = ds[0]
     return Data(x=g.x, edge_index=g.edge_index, y=g.y)
 
@@ -72,7 +117,8 @@ def load_tu(root: Path, spec: DatasetSpec) -> GraphSet:
     from torch_geometric.datasets import TUDataset
 
     use_attr = spec.name in ("PROTEINS", "ENZYMES")
-    ds = _pyg_call(spec, lambda: TUDataset(str(root / "tu"), spec.name, use_node_attr=use_attr))
+    ds = _pyg_call(spec, lambda: TUDataset(str(root / "tu"), spec.name, use_node_attr=use_attr),
+                   root / "tu" / spec.name / "processed")
     data, slices = ds._data, ds.slices  # collated storage: no per-graph Data objects
     edge_ptr = slices["edge_index"]
     if data.x is not None:
