@@ -9,6 +9,7 @@ from torch_geometric.data import Data
 from graphfm.bench import BENCHMARKS
 from graphfm.bench.base import ROW_KEYS
 from graphfm.bench.unigraph2 import experiment, probe_split, run, score_embeddings
+from graphfm.config import resolve_config
 from graphfm.errors import ConfigError
 
 
@@ -53,7 +54,7 @@ def test_end_to_end_on_small_graphs(tmp_path):
     target = Data(x=torch.randn(120, 48, generator=gen) + 2 * torch.nn.functional.one_hot(y, 48).float(),
                   edge_index=torch.randint(120, (2, 400), generator=gen), y=y)
     torch.save(target.to_dict(), tmp_path / "held_out.pt")
-    cfg = yaml.safe_load(open(experiment.__globals__["CONFIG"].parent / "tiny.yaml"))
+    cfg = yaml.safe_load(open(resolve_config("unigraph2/tiny")))
     cfg["data"]["graphs"] = ["synthetic-0"]
     cfg["data"]["modalities"] = {"feat": {"encoder": {"name": "precomputed"}}}
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
