@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="download from URL laid out as the data root instead of each file's origin")
     _add_data_root(p)
 
+    p = sub.add_parser("doctor", help="check the installation, devices, data root and caches (exit 1 if broken)")
+    _add_data_root(p)
+
     p = sub.add_parser("demo", help="offline end-to-end demo on synthetic domains (under a minute on 2 cores)")
     p.add_argument("--out", default="runs/demo", help="run directory (default: runs/demo)")
     _add_data_root(p)
@@ -170,6 +173,12 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from graphfm.doctor import run_doctor
+
+    return run_doctor(args.data_root)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from graphfm.bench.demo import run_demo
 
@@ -189,7 +198,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"pretrain": cmd_pretrain, "adapt": cmd_adapt, "embed": cmd_embed, "data": cmd_data,
-            "demo": cmd_demo, "bench": cmd_bench}
+            "demo": cmd_demo, "bench": cmd_bench, "doctor": cmd_doctor}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

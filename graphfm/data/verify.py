@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -18,9 +17,6 @@ from graphfm.data.registry import PathLike, resolve_root
 from graphfm.errors import DataError
 
 MANIFEST = Path(__file__).with_name("manifest.json")
-
-#: Set to ``0`` to load raw files without comparing them to the manifest.
-VERIFY_ENV = "GRAPHFM_VERIFY"
 
 # (path, size, mtime_ns) -> sha256 of the files already hashed in this process
 _DIGESTS: Dict[Tuple[str, int, int], str] = {}
@@ -80,8 +76,8 @@ def check_raw_files(root: Path, rel_paths: Sequence[str], dataset: str, source: 
     Called by :func:`graphfm.data.load_dataset` before a loader reads the files, so a
     corrupt, truncated or tampered raw file (some formats are pickles) is refused
     instead of parsed. Files the manifest does not list (e.g. PubMed's) are not
-    checked; each file is hashed once per process (keyed by size and mtime).
-    ``$GRAPHFM_VERIFY=0`` skips the check.
+    checked; each file is hashed once per process (keyed by size and mtime). There is
+    no switch to skip it: another version of a dataset loads as a user file (a path).
 
     Args:
         root (Path): The data root.
@@ -89,8 +85,6 @@ def check_raw_files(root: Path, rel_paths: Sequence[str], dataset: str, source: 
         dataset (str): Dataset name, for the message.
         source (str): Where the original files come from, for the message. (default: ``""``)
     """
-    if os.environ.get(VERIFY_ENV, "1").strip() == "0":
-        return
     manifest = _manifest()
     for rel in rel_paths:
         entry = manifest.get(rel)
@@ -115,9 +109,10 @@ def check_raw_files(root: Path, rel_paths: Sequence[str], dataset: str, source: 
         raise DataError(f"dataset '{dataset}': raw file '{path}' does not match the manifest ({found}); it is "
                         f"corrupt, truncated or a different version. Replace it with the original"
                         f"{' from ' + source if source else ''} (e.g. copy it again from ../shared/datasets; "
-                        f"`graphfm data verify` lists every bad file), or set ${VERIFY_ENV}=0 to load it unchecked")
+                        f"`graphfm data verify` lists every bad file); to use another version, save it as a "
+                        ".npz/.pt graph and pass its path")
 
 
 verify = verify_root
 
-__all__ = ["MANIFEST", "VERIFY_ENV", "check_raw_files", "load_manifest", "sha256_file", "verify", "verify_root"]
+__all__ = ["MANIFEST", "check_raw_files", "load_manifest", "sha256_file", "verify", "verify_root"]
