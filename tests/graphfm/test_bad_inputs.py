@@ -44,6 +44,7 @@ class Case:
     setup: Callable[[Ctx], Tuple[List[str], Path]]   # -> (argv, the output that must not appear)
     error: Optional[Type[GraphFMError]]              # None: refused by argument parsing
     fragments: Tuple[str, ...]                       # problem and fix, in the message
+    xfail: str = ""                                  # why it still fails (a fix outside this suite's files)
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -97,7 +98,8 @@ def _ckpt(edit: Callable[[Path, Ctx], None], command: str = "embed"):
     return setup
 
 
-def _config(text: Optional[str] = None, raw: Optional[bytes] = None, sets: Tuple[str, ...] = ()):
+def _config(text: Optional[str] = None, raw: Optional[bytes] = None, sets: Tuple[str, ...] = (),
+            flags: Tuple[str, ...] = ()):
     def setup(ctx: Ctx):
         cfg = ctx.tmp / "exp.yaml"
         if raw is not None:
@@ -107,7 +109,7 @@ def _config(text: Optional[str] = None, raw: Optional[bytes] = None, sets: Tuple
         else:
             cfg = Path(DEMO)
         out = ctx.tmp / "run"
-        argv = ["pretrain", "--config", str(cfg), "--out", str(out)]
+        argv = ["pretrain", "--config", str(cfg), "--out", str(out), *flags]
         for s in sets:
             argv += ["--set", s]
         return argv, out
@@ -242,6 +244,14 @@ CASES = [
     Case("checkpoint", "wrong-model-kind",
          _ckpt(lambda ck, ctx: shutil.copy(ctx.mm / "model.safetensors", ck / "model.safetensors")),
          CheckpointError, ("do not load", "re-run pretraining")),
+    Case("checkpoint", "multimodal-for-graph-adapt",
+         lambda ctx: (["adapt", "--checkpoint", str(ctx.mm), "--target", "synthetic-3", "--out",
+                       str(ctx.tmp / "r.json")], ctx.tmp / "r.json"), GraphFMError,
+         ("embeds items, not graphs", "--task item")),
+    Case("checkpoint", "multimodal-for-graph-embed",
+         lambda ctx: (["embed", "--checkpoint", str(ctx.mm), "--dataset", "synthetic-3", "--out",
+                       str(ctx.tmp / "e.npy")], ctx.tmp / "e.npy"), GraphFMError,
+         ("unknown multimodal dataset", "use one of")),
     Case("checkpoint", "path-is-a-file",
          lambda ctx: (["embed", "--checkpoint", str(ctx.ckpt / "config.yaml"), "--dataset", "synthetic-3",
                        "--out", str(ctx.tmp / "o.npy")], ctx.tmp / "o.npy"), CheckpointError,
@@ -275,6 +285,10 @@ CASES = [
     Case("config", "unknown-model-kwarg", _config(sets=("model.hiddn=3",)), ConfigError, ("hiddn", "valid keys")),
     Case("config", "unknown-objective", _config(sets=("objective.name=nope",)), ConfigError,
          ("unknown objective", "graph_contrastive")),
+    Case("config", "resume-without-state", _config(sets=("trainer.max_steps=1",), flags=("--resume",)), CheckpointError,
+         ("cannot resume", "without --resume"),
+         xfail="graphfm/engine/train.py creates the run folder and experiment.yaml before it checks that "
+               "state/last.ckpt exists; move the `if resume:` check above out_dir.mkdir"),
     # CLI flags
     Case("cli flag", "zero-shots", _adapt("--shots", "0"), None, ("--shots", ">= 1")),
     Case("cli flag", "text-tasks", _adapt("--tasks", "many"), None, ("--tasks", "whole number")),
@@ -372,7 +386,8 @@ def test_at_least_three_cases_per_kind():
     assert {"graph", "labels", "user file", "checkpoint", "config", "cli flag", "data root", "checksum"} <= set(kinds)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[f"{c.kind.replace(' ', '-')}:{c.name}" for c in CASES])
+@pytest.mark.parametrize("case", [pytest.param(c, id=f"{c.kind.replace(' ', '-')}:{c.name}", marks=[
+    pytest.mark.xfail(reason=c.xfail, strict=True)] if c.xfail else []) for c in CASES])
 def test_bad_input(case: Case, ctx: Ctx, capsys: pytest.CaptureFixture) -> None:
     argv, out = case.setup(ctx)
     if case.error is not None:
