@@ -16,21 +16,12 @@ from graphfm.io import write_yaml
 PathLike = Union[str, Path]
 
 
-def load_components() -> None:
-    """Import every package that registers models, objectives and data modules."""
-    import graphfm.engine.datamodules  # noqa: F401
-    import graphfm.models  # noqa: F401
-    import graphfm.objectives  # noqa: F401
-    import multimodal  # noqa: F401
-
-
 def build(cfg: ExperimentConfig, data_root: Optional[str] = None) -> Tuple[Any, Any]:
     """Build ``(datamodule, objective)`` from a validated config; the data is set up."""
     from graphfm.engine.datamodules.base import DATAMODULES
     from graphfm.models.base import MODELS
     from graphfm.objectives.base import OBJECTIVES
 
-    load_components()
     dm_cls = DATAMODULES.get(cfg.data["name"])
     dm_kwargs = {k: v for k, v in cfg.data.items() if k != "name"}
     check_kwargs(dm_cls, dm_kwargs, "data", skip=("data_root",))

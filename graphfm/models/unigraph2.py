@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from graphfm.errors import ConfigError, DataError
 from graphfm.models.base import MODELS, PretrainedModel
-from graphfm.nn.conv import build_conv  # noqa: F401  (re-exported: graphfm.objectives.unigraph2 imports it here)
+from graphfm.nn.conv import build_conv
 from graphfm.nn.moe import MoE
 
 GNNS = ("gat", "gcn", "sage")

@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphfm.models.unigraph2 import UniGraph2, UniGraph2Output, build_conv
+from graphfm.models.unigraph2 import UniGraph2, UniGraph2Output
+from graphfm.nn.conv import build_conv
 from graphfm.errors import ConfigError
 from graphfm.objectives.base import OBJECTIVES, Objective
 
