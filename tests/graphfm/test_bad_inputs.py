@@ -404,3 +404,22 @@ def test_bad_input(case: Case, ctx: Ctx, capsys: pytest.CaptureFixture) -> None:
     for fragment in case.fragments:
         assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
     assert not _leftovers(out), _leftovers(out)
+
+
+SUBPROCESS = ("truncated-safetensors", "edge-out-of-range", "zero-shots")
+
+
+@pytest.mark.parametrize("name", SUBPROCESS)
+def test_bad_input_in_a_real_process(name: str, ctx: Ctx) -> None:
+    """The same contract from a real ``graphfm`` process (a representative few)."""
+    import subprocess
+    import sys
+
+    case = next(c for c in CASES if c.name == name)
+    argv, out = case.setup(ctx)
+    proc = subprocess.run([sys.executable, "-m", "graphfm.cli", *argv], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "GRAPHFM_DATA": str(ctx.tmp / "default-root")})
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr, proc.stderr
+    assert all(f in lines[0] for f in case.fragments) and not _leftovers(out)
