@@ -31,7 +31,11 @@ class TaskPrompts(nn.Module):
 
     Holistic structure prompts start at the mean source token of their layer and
     mixing coefficients at ``1 / K``, so that before tuning every branch sees the
-    average source domain.
+    average source domain. The coefficients are a softmax of learned logits (a convex
+    combination of the source tokens): unconstrained coefficients would be redundant when
+    source tokens coincide, and their summed step would grow with the number of sources
+    ``K`` (an untrained model, whose tokens are all ones, would then tune its prompts ``K``
+    times faster).
 
     Args:
         num_tasks (int): ``T``.
@@ -49,10 +53,10 @@ class TaskPrompts(nn.Module):
         self.num_layers = len(structure_tokens)
         mean_f = _mean(feature_tokens)
         self.feature_holistic = nn.Parameter(torch.ones(num_tasks, mean_f.numel()))
-        self.feature_mix = nn.Parameter(torch.full((num_tasks, max(k, 1)), 1.0 / max(k, 1)))
+        self.feature_mix = nn.Parameter(torch.zeros(num_tasks, max(k, 1)))                 # logits
         self.structure_holistic = nn.ParameterList(
             nn.Parameter(_mean(tok).expand(num_tasks, -1).clone()) for tok in structure_tokens)
-        self.structure_mix = nn.Parameter(torch.full((num_tasks, self.num_layers, max(k, 1)), 1.0 / max(k, 1)))
+        self.structure_mix = nn.Parameter(torch.zeros(num_tasks, self.num_layers, max(k, 1)))  # logits
 
     @property
     def num_tasks(self) -> int:
@@ -63,15 +67,16 @@ class TaskPrompts(nn.Module):
 
     def feature_prompt(self) -> Tensor:
         """``p_f ⊙ Σ_i μ_i t_i^f`` ``[T, D_0]``."""
-        return self.feature_holistic * (self.feature_mix @ _or_ones(self.source_feature))
+        return self.feature_holistic * (self.feature_mix.softmax(-1) @ _or_ones(self.source_feature))
 
     def holistic(self) -> List[Tensor]:
         """Holistic structure prompts, one ``[T, D_l]`` per layer."""
         return list(self.structure_holistic)
 
     def specific(self) -> List[Tensor]:
-        """Specific structure prompts ``Σ_i λ_i^l t_i^l``, one ``[T, D_l]`` per layer."""
-        return [self.structure_mix[:, i] @ _or_ones(src) for i, src in enumerate(self.sources())]
+        """Specific structure prompts ``Σ_i λ_i^l t_i^l`` (``λ^l`` a softmax), one ``[T, D_l]`` per layer."""
+        mix = self.structure_mix.softmax(-1)
+        return [mix[:, i] @ _or_ones(src) for i, src in enumerate(self.sources())]
 
 
 def _mean(tokens: Tensor) -> Tensor:

@@ -33,7 +33,7 @@ def target():
 @pytest.mark.parametrize("level", ["node", "graph"])
 def test_tuning_changes_prompts_only(model, target, level):
     before = copy.deepcopy(model.state_dict())
-    tuner = PromptTuner(model, target, level, config=PromptConfig(steps=5, lr=0.05, fanout=5))
+    tuner = PromptTuner(model, target, level, config=PromptConfig(steps=5, lr=0.05, fanout=5, ssl_steps=0))
     tasks = sample_tasks(target.y, 1, 6, seed=0, max_query=100)
     prompts = tuner.new_prompts(tasks.num_tasks)
     initial = copy.deepcopy(prompts.state_dict())
@@ -50,7 +50,7 @@ def test_tuning_changes_prompts_only(model, target, level):
 def test_grouped_and_shared_embeddings_agree(model, target):
     """Tuning (grouped rows per task) and evaluation (tasks as a batch) compute the same H."""
     for level in ("node", "graph"):
-        tuner = PromptTuner(model, target, level, config=PromptConfig(fanout=None))
+        tuner = PromptTuner(model, target, level, config=PromptConfig(fanout=None, ssl_steps=0))
         prompts = tuner.new_prompts(3)
         with torch.no_grad():
             for p in prompts.parameters():
@@ -69,12 +69,12 @@ def test_grouped_and_shared_embeddings_agree(model, target):
 
 def test_untuned_prompts_equal_frozen_prototypes(model, target):
     tasks = sample_tasks(target.y, 1, 8, seed=2, max_query=200)
-    tuned = PromptTuner(model, target, "node", config=PromptConfig(steps=0)).run(tasks)
+    tuned = PromptTuner(model, target, "node", config=PromptConfig(steps=0, ssl_steps=0)).run(tasks)
     assert torch.allclose(tuned, frozen_embeddings_accuracy(model, target, tasks), atol=1e-3)
 
 
 def test_seeded_runs_are_deterministic(model, target):
-    cfg = PromptConfig(steps=3, fanout=4, chunk=4)
+    cfg = PromptConfig(steps=3, fanout=4, chunk=4, ssl_steps=5)
     tasks = sample_tasks(target.y, 1, 6, seed=1, max_query=100)
     a = PromptTuner(model, target, "graph", config=cfg).run(tasks, seed=7)
     b = PromptTuner(model, target, "graph", config=cfg).run(tasks, seed=7)

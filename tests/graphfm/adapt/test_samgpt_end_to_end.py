@@ -16,10 +16,10 @@ def test_pretraining_on_two_real_domains_beats_random_init(tmp_path, data_root):
            "trainer": {"max_steps": 20, "lr": 3e-4, "progress": False}}
     pretrain(cfg, tmp_path / "run", data_root=str(data_root))
     model = PretrainedModel.from_pretrained(tmp_path / "run")
-    torch.manual_seed(0)
-    untrained = type(model)(**model.init_kwargs).eval()
+    untrained = model.untrained_copy(seed=0)
     data, _, labels = load_target("Cora", str(data_root))
-    results = [adapt_model(m, data, labels, "node", shots=1, tasks=100, seeds=1, config=PromptConfig(steps=0))
+    frozen = PromptConfig(steps=0, ssl_steps=0)
+    results = [adapt_model(m, data, labels, "node", shots=1, tasks=100, seeds=1, config=frozen)
                for m in (model, untrained)]
     assert results[0]["n"] == results[1]["n"] == 100
     assert results[0]["mean"] > results[1]["mean"]
