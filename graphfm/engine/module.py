@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import lightning.pytorch as pl
 import torch
@@ -19,10 +19,25 @@ class PretrainModule(pl.LightningModule):
         trainer_config (TrainerConfig): Learning rate, warm-up, weight decay, logging.
     """
 
-    def __init__(self, objective: Objective, trainer_config: TrainerConfig) -> None:
+    def __init__(self, objective: Objective, trainer_config: TrainerConfig,
+                 experiment: Optional[Dict[str, Any]] = None) -> None:
         super().__init__()
         self.objective = objective
         self.cfg = trainer_config
+        self.experiment = experiment
+
+    def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        """Add every random state and the experiment config to the resumable state."""
+        from graphfm.engine.resume import rng_state
+
+        checkpoint["graphfm_rng"] = rng_state(self.objective)
+        checkpoint["graphfm_experiment"] = self.experiment
+
+    def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        from graphfm.engine.resume import set_rng_state
+
+        if "graphfm_rng" in checkpoint:
+            set_rng_state(self.objective, checkpoint["graphfm_rng"])
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         outputs = self.objective(batch)

@@ -60,12 +60,15 @@ def pretrain(config: Union[PathLike, ExperimentConfig, dict], out_dir: PathLike,
 
     from graphfm.engine.callbacks import BestLossStopping, EmbeddingDiagnostics, Snapshots, StepProgressBar
     from graphfm.engine.module import PretrainModule
+    from graphfm.engine.resume import AtomicStateCheckpoint, SkipBatches, merge_logs
 
     cfg = _as_config(config, overrides)
     out_dir = Path(out_dir)
+    state = _resume_state(out_dir, cfg) if resume else None
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, objective = build(cfg, data_root)
     out_dir.mkdir(parents=True, exist_ok=True)
+    previous_log = _read_log(out_dir / "logs" / "metrics.csv") if resume else []
     write_yaml(out_dir / "experiment.yaml", cfg.to_dict())
 
     tcfg = cfg.trainer
@@ -75,23 +78,14 @@ def pretrain(config: Union[PathLike, ExperimentConfig, dict], out_dir: PathLike,
         torch.backends.cudnn.allow_tf32 = True
     precision = tcfg.precision if tcfg.precision != "auto" else ("bf16-mixed" if cuda else "32-true")
     callbacks: list = []
+    if tcfg.ckpt_every > 0 or resume:   # first: its final write must see the last weights, not the best
+        callbacks.append(AtomicStateCheckpoint(out_dir / "state", tcfg.ckpt_every))
     if tcfg.patience > 0:
         callbacks.append(BestLossStopping(tcfg.patience))
     if tcfg.diagnostics:
         callbacks.append(EmbeddingDiagnostics(tcfg.log_every))
     if tcfg.snapshots:
         callbacks.append(Snapshots(tcfg.snapshots, out_dir))
-    ckpt_path = None
-    if tcfg.ckpt_every > 0 or resume:
-        from lightning.pytorch.callbacks import ModelCheckpoint
-
-        callbacks.append(ModelCheckpoint(dirpath=out_dir / "state", every_n_train_steps=max(tcfg.ckpt_every, 1)
-                                         if tcfg.ckpt_every > 0 else None, save_last=True, save_top_k=0))
-    if resume:
-        ckpt_path = out_dir / "state" / "last.ckpt"
-        if not ckpt_path.is_file():
-            raise CheckpointError(f"cannot resume: '{ckpt_path}' does not exist; run without --resume, or with "
-                                  "trainer.ckpt_every > 0 so that state/ is written")
     _quiet_lightning()
     trainer = pl.Trainer(
         max_steps=tcfg.max_steps, max_epochs=-1, accelerator=tcfg.accelerator, devices=tcfg.devices,
@@ -100,16 +94,43 @@ def pretrain(config: Union[PathLike, ExperimentConfig, dict], out_dir: PathLike,
         enable_progress_bar=tcfg.progress, enable_model_summary=False,
         logger=pl.loggers.CSVLogger(str(out_dir), name="", version="logs"),
         callbacks=callbacks + ([StepProgressBar()] if tcfg.progress else []),
-        enable_checkpointing=tcfg.ckpt_every > 0 or resume, num_sanity_val_steps=0, limit_val_batches=0,
+        enable_checkpointing=False, num_sanity_val_steps=0, limit_val_batches=0,
         deterministic="warn" if not cuda else False, default_root_dir=str(out_dir),
     )
-    module = PretrainModule(objective, tcfg)
-    trainer.fit(module, train_dataloaders=datamodule.train_dataloader(),
-                ckpt_path=str(ckpt_path) if ckpt_path else None)
+    module = PretrainModule(objective, tcfg, experiment=cfg.to_dict())
+    loader = datamodule.train_dataloader()
+    if state is not None:   # replay the data stream past the batches already trained on
+        loader = SkipBatches(loader, state["global_step"])
+    trainer.fit(module, train_dataloaders=loader, ckpt_path=str(state["path"]) if state else None,
+                weights_only=True)
     if trainer.is_global_zero:
+        if state is not None:
+            merge_logs(previous_log, out_dir / "logs" / "metrics.csv", state["global_step"])
         objective.model.cpu().save_pretrained(out_dir)
         _plot_losses(out_dir / "logs" / "metrics.csv", out_dir / "loss.png")
     return out_dir
+
+
+def _resume_state(out_dir: Path, cfg: ExperimentConfig) -> dict:
+    """Path and step of ``out_dir/state/last.ckpt``, after checking it belongs to this experiment."""
+    from graphfm.engine.resume import STATE_FILE, check_config, read_state
+
+    path = out_dir / "state" / STATE_FILE
+    if not path.is_file():
+        raise CheckpointError(f"cannot resume: '{path}' does not exist; run without --resume, or with "
+                              "trainer.ckpt_every > 0 so that state/ is written")
+    saved = read_state(path)
+    check_config(saved.get("graphfm_experiment"), cfg.to_dict(), path)
+    return {"path": path, "global_step": int(saved.get("global_step", 0))}
+
+
+def _read_log(path: Path) -> list:
+    import csv
+
+    if not path.is_file():
+        return []
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
 
 
 def _as_config(config: Union[PathLike, ExperimentConfig, dict], overrides: Sequence[str]) -> ExperimentConfig:

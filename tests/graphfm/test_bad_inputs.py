@@ -286,9 +286,7 @@ CASES = [
     Case("config", "unknown-objective", _config(sets=("objective.name=nope",)), ConfigError,
          ("unknown objective", "graph_contrastive")),
     Case("config", "resume-without-state", _config(sets=("trainer.max_steps=1",), flags=("--resume",)), CheckpointError,
-         ("cannot resume", "without --resume"),
-         xfail="graphfm/engine/train.py creates the run folder and experiment.yaml before it checks that "
-               "state/last.ckpt exists; move the `if resume:` check above out_dir.mkdir"),
+         ("cannot resume", "without --resume")),
     # CLI flags
     Case("cli flag", "zero-shots", _adapt("--shots", "0"), None, ("--shots", ">= 1")),
     Case("cli flag", "text-tasks", _adapt("--tasks", "many"), None, ("--tasks", "whole number")),
