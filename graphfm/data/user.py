@@ -123,6 +123,9 @@ def _to_data(fields: Dict[str, Any], path: Path) -> Data:
     data = Data(edge_index=edge_index)
     if x is not None:
         x = _tensor(x, "x", path)
+        if x.dim() == 0:
+            raise DataError(f"'{path}': x must be a 2-D tensor [N, F], got a scalar; reshape it to one row of "
+                            f"features per node; {_HELP}")
         data.x = x.float() if x.dtype != torch.float32 and x.dim() == 2 else x
     else:
         if edge_index.dim() != 2 or edge_index.size(0) != 2:
