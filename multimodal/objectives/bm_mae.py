@@ -3,16 +3,20 @@
 Robinet et al., *Multimodal Masked Autoencoder Pre-training for 3D MRI-Based Brain Tumor
 Analysis with Missing Modalities* (`arXiv:2505.00568 <https://arxiv.org/abs/2505.00568>`_).
 
-Each contrast (T1, T2, FLAIR, ...) is cut into 3D patches by its own adapter; the tokens
-of *all* contrasts are concatenated and a random subset (``1 - mask_ratio``) is encoded.
-One decoder shared by all contrasts, told apart by learned modality embeddings, rebuilds
-every patch; the MSE counts masked patches only. Pretraining always sees every contrast;
-afterwards the encoder takes any subset (a missing contrast contributes no tokens), which
-is how BM-MAE fine-tunes and infers with missing modalities.
+Each contrast (T1, T2, FLAIR, ...) is cut into 3D patches by its own adapter. As in
+MultiMAE, a fixed budget of visible tokens (``1 - mask_ratio`` of all tokens) is split
+across the contrasts by a symmetric Dirichlet(α) draw per subject
+(:func:`multimodal.masking.dirichlet_masks`), so that some subjects show one contrast
+only and others none of a given contrast. One decoder shared by all contrasts, told
+apart by learned modality embeddings, rebuilds every patch; the loss is the *sum over
+contrasts* of each contrast's MSE on its masked patches. Afterwards the encoder takes any
+subset (a missing contrast contributes no tokens), and :meth:`BMMAE.reconstruct` rebuilds
+a dropped contrast from the others, which is how BM-MAE is evaluated with missing
+modalities.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -20,7 +24,7 @@ from torch import Tensor
 from graphfm.errors import ConfigError, DataError
 from graphfm.objectives.base import OBJECTIVES, Objective
 from multimodal.adapters import PatchAdapter
-from multimodal.masking import gather_tokens, masked_mean, random_visible, visible_indices
+from multimodal.masking import dirichlet_masks, gather_tokens, masked_mean, visible_indices
 from multimodal.model import MultimodalViT
 from multimodal.objectives.decoders import MAEDecoder, modality_slices, normalise_patches
 
@@ -33,6 +37,8 @@ class BMMAE(Objective):
         model (MultimodalViT): Encoder whose modalities are the contrasts (patch3d, or patch2d).
         modalities (list[str], optional): Contrasts to pretrain on. (default: all patch modalities)
         mask_ratio (float): Fraction of all tokens masked (the paper: 0.75). (default: ``0.75``)
+        alpha (float): Dirichlet concentration of the visible budget's split across
+            contrasts (MultiMAE's default). (default: ``1.0``)
         decoder_dim (int): Shared decoder width. (default: ``64``)
         decoder_depth (int): Shared decoder blocks. (default: ``2``)
         decoder_heads (int): Decoder heads. (default: ``4``)
@@ -40,7 +46,7 @@ class BMMAE(Objective):
     """
 
     def __init__(self, model: MultimodalViT, modalities: Optional[List[str]] = None, mask_ratio: float = 0.75,
-                 decoder_dim: int = 64, decoder_depth: int = 2, decoder_heads: int = 4,
+                 alpha: float = 1.0, decoder_dim: int = 64, decoder_depth: int = 2, decoder_heads: int = 4,
                  norm_pix_loss: bool = False) -> None:
         super().__init__(model)
         names = list(modalities or [n for n, a in model.adapters.items() if isinstance(a, PatchAdapter)])
@@ -52,25 +58,28 @@ class BMMAE(Objective):
                               f"size; got patch sizes {[a.patch_dim for a in adapters]}")
         if not 0.0 < mask_ratio < 1.0:
             raise ConfigError(f"bm_mae mask_ratio must be in (0, 1), got {mask_ratio}")
-        self.modalities, self.mask_ratio, self.norm_pix_loss = names, mask_ratio, norm_pix_loss
+        if alpha <= 0:
+            raise ConfigError(f"bm_mae alpha (Dirichlet concentration) must be > 0, got {alpha}")
+        self.modalities, self.mask_ratio, self.alpha, self.norm_pix_loss = names, mask_ratio, alpha, norm_pix_loss
+        self.lengths = [a.num_tokens for a in adapters]
+        self.num_visible = max(1, int(round(sum(self.lengths) * (1 - mask_ratio))))
         self.decoder = MAEDecoder(model.dim, [a.grid for a in adapters], adapters[0].patch_dim, decoder_dim,
                                   decoder_depth, decoder_heads, model.num_global_tokens)
 
     def forward_encoder(self, inputs: Mapping[str, Tensor]) -> Tuple[Tensor, Tensor, Tensor]:
-        """Encode a random ``1 - mask_ratio`` share of all contrasts' tokens.
+        """Encode ``num_visible`` tokens per subject, split across contrasts by Dirichlet(α).
 
         Args:
             inputs (dict): Contrast -> ``[B, 1, S, S, S]`` volume (all contrasts present).
 
         Returns:
-            tuple: ``latent [B, G + K, D]``, ``visible [B, L]`` bool over the concatenated
-            ``L = sum_m L_m`` tokens, ``ids_keep [B, K]``.
+            tuple: ``latent [B, G + K, D]`` (``K = num_visible``), ``visible [B, L]`` bool over
+            the concatenated ``L = sum_m L_m`` tokens, ``ids_keep [B, K]``.
         """
         tokens = self.model.tokenize({m: inputs[m] for m in self.modalities})
         x, _ = self.model.concat(tokens)
-        b, length = x.shape[:2]
-        keep = max(1, int(round(length * (1 - self.mask_ratio))))
-        visible = random_visible(torch.full((b,), keep, device=x.device), length)
+        masks = dirichlet_masks(self.lengths, self.num_visible, self.alpha, x.shape[0], device=x.device)
+        visible = torch.cat(masks, dim=1)
         ids_keep = visible_indices(visible)
         return self.model.encode(gather_tokens(x, ids_keep)), visible, ids_keep
 
@@ -78,8 +87,13 @@ class BMMAE(Objective):
         """``latent [B, G + K, D]``, ``ids_keep [B, K]`` -> voxel predictions ``[B, L, P]``."""
         return self.decoder(latent, ids_keep)
 
+    def targets(self, inputs: Mapping[str, Tensor]) -> Tensor:
+        """Patch targets ``[B, L, P]`` of all contrasts (standardised per patch with ``norm_pix_loss``)."""
+        target = torch.cat([self.model.adapters[m].patchify(inputs[m]) for m in self.modalities], dim=1).float()
+        return normalise_patches(target) if self.norm_pix_loss else target
+
     def forward_loss(self, inputs: Mapping[str, Tensor], pred: Tensor, visible: Tensor) -> Dict[str, Tensor]:
-        """MSE on masked patches only.
+        """Per-contrast MSE on masked patches, one ``<contrast>_loss`` each (the engine sums them).
 
         Args:
             inputs (dict): Contrast -> volume (targets).
@@ -87,22 +101,51 @@ class BMMAE(Objective):
             visible (Tensor): ``[B, L]`` bool; ``~visible`` is scored.
 
         Returns:
-            dict: ``recon_loss`` and a per-contrast ``mse_<name>`` metric.
+            dict: ``<contrast>_loss`` per contrast and ``visible_<contrast>`` (mean visible tokens).
         """
-        target = torch.cat([self.model.adapters[m].patchify(inputs[m]) for m in self.modalities], dim=1).float()
-        if self.norm_pix_loss:
-            target = normalise_patches(target)
-        per_token = (pred.float() - target).pow(2).mean(-1)
-        out = {"recon_loss": masked_mean(per_token, ~visible)}
-        spans = modality_slices([self.model.adapters[m].num_tokens for m in self.modalities])
-        for name, span in zip(self.modalities, spans):
-            out[f"mse_{name}"] = masked_mean(per_token[:, span], ~visible[:, span]).detach()
+        per_token = (pred.float() - self.targets(inputs)).pow(2).mean(-1)
+        out = {}
+        for name, span in zip(self.modalities, modality_slices(self.lengths)):
+            out[f"{name}_loss"] = masked_mean(per_token[:, span], ~visible[:, span])
+            out[f"visible_{name}"] = visible[:, span].float().sum(1).mean().detach()
         return out
 
     def forward(self, batch: Mapping[str, Any]) -> Dict[str, Tensor]:
         missing = [m for m in self.modalities if m not in batch]
         if missing:
             raise DataError(f"bm_mae pretrains with every contrast; the batch lacks {missing}. Missing modalities "
-                            "are for fine-tuning/inference (model.embed with a subset)")
+                            "are for fine-tuning/inference (model.embed with a subset, or reconstruct())")
         latent, visible, ids_keep = self.forward_encoder(batch)
         return self.forward_loss(batch, self.forward_decoder(latent, ids_keep), visible)
+
+    # ------------------------------------------------------------------ missing-modality inference
+    @torch.no_grad()
+    def reconstruct(self, inputs: Mapping[str, Tensor], missing: Sequence[str]) -> Dict[str, Tensor]:
+        """Rebuild dropped contrasts from the present ones (all their tokens visible).
+
+        Args:
+            inputs (dict): Contrast -> ``[B, 1, S, S, S]`` for the *present* contrasts (others ignored).
+            missing (Sequence[str]): Contrasts to rebuild (at least one present contrast must remain).
+
+        Returns:
+            dict: missing contrast -> predicted patches ``[B, L_m, P]`` (the target space:
+            per-patch standardised with ``norm_pix_loss``).
+        """
+        unknown = [m for m in missing if m not in self.modalities]
+        present = [m for m in self.modalities if m not in missing and m in inputs]
+        if unknown or not present:
+            raise DataError(f"reconstruct: missing={list(missing)} must name contrasts among {self.modalities} and "
+                            "leave at least one present contrast in the inputs")
+        x, _ = self.model.concat(self.model.tokenize({m: inputs[m] for m in present}))
+        spans = dict(zip(self.modalities, modality_slices(self.lengths)))
+        ids = torch.cat([torch.arange(spans[m].start, spans[m].stop, device=x.device) for m in present])
+        pred = self.forward_decoder(self.model.encode(x), ids[None].expand(x.shape[0], -1))
+        return {m: pred[:, spans[m]] for m in missing}
+
+    def missing_mse(self, inputs: Mapping[str, Tensor], missing: str) -> Tensor:
+        """Per-subject MSE ``[B]`` of the rebuilt contrast ``missing`` (all of its patches), given the others."""
+        pred = self.reconstruct(inputs, [missing])[missing]
+        target = self.model.adapters[missing].patchify(inputs[missing]).float()
+        if self.norm_pix_loss:
+            target = normalise_patches(target)
+        return (pred.float() - target).pow(2).mean((1, 2))

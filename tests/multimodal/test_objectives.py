@@ -38,7 +38,8 @@ def assert_falls(losses):
 
 def test_multimae_loss_falls(make_model, digit_batch):
     objective = OBJECTIVES.get("multimae")(make_model(MULTIMAE_MODS), num_visible=4, decoder_dim=32)
-    assert objective.tasks == {"rgb": "mse_norm", "depth": "l1", "semseg": "ce"}
+    assert objective.tasks == {"rgb": "mse", "depth": "l1", "semseg": "ce"}
+    assert set(objective.heads) == {"rgb", "rgb_norm", "depth", "semseg"} and objective.standardise == ["depth"]
     assert_falls(train_losses(objective, digit_batch))
 
 
@@ -67,6 +68,22 @@ def test_multimae_scores_masked_patches_only(make_model, digit_batch):
     assert not torch.allclose(objective.forward_loss(masked_change, preds, visible)["rgb_loss"], base["rgb_loss"])
 
 
+def test_multimae_paper_losses_unnormalised_rgb_and_standardised_depth(make_model, digit_batch):
+    from multimodal.objectives.multimae import standardise_image
+
+    objective = OBJECTIVES.get("multimae")(make_model(MULTIMAE_MODS), num_visible=4, decoder_dim=32)
+    torch.manual_seed(0)
+    out = objective({k: digit_batch[k] for k in MULTIMAE_MODS})
+    assert {"rgb_loss", "rgb_norm_loss", "depth_loss", "semseg_loss"} <= set(out)
+    depth = standardise_image(digit_batch["depth"])
+    assert torch.allclose(depth.mean((1, 2, 3)), torch.zeros(16), atol=1e-5)
+    assert torch.allclose(depth.std((1, 2, 3), unbiased=False), torch.ones(16), atol=1e-3)
+    plain = OBJECTIVES.get("multimae")(make_model(MULTIMAE_MODS), extra_norm_pix_loss=False, standardise=[])
+    assert set(plain.heads) == {"rgb", "depth", "semseg"}
+    with pytest.raises(ConfigError, match="standardise"):
+        OBJECTIVES.get("multimae")(make_model(MULTIMAE_MODS), standardise=["semseg"])
+
+
 def test_multimae_rejects_bad_tasks(make_model):
     with pytest.raises(ConfigError, match="unknown loss 'l2'"):
         OBJECTIVES.get("multimae")(make_model(MULTIMAE_MODS), tasks={"rgb": "l2"})
@@ -82,13 +99,13 @@ def test_bm_mae_trains_masks_and_needs_all_contrasts(make_model, phantom_batch):
     assert latent.shape == (16, 1 + 6, 32) and (visible.sum(1) == 6).all()  # 25% of 3 x 8 tokens
     pred = objective.forward_decoder(latent, ids)
     assert pred.shape == (16, 24, 64)
-    base = objective.forward_loss(phantom_batch, pred, visible)["recon_loss"]
+    base = total_loss(objective.forward_loss(phantom_batch, pred, visible))
     changed = dict(phantom_batch)
     patches = torch.cat([model.adapters[m].patchify(phantom_batch[m]) for m in objective.modalities], 1)
     patches[visible] = 9.0
     for i, m in enumerate(objective.modalities):
         changed[m] = model.adapters[m].unpatchify(patches[:, 8 * i:8 * (i + 1)])
-    assert torch.allclose(base, objective.forward_loss(changed, pred, visible)["recon_loss"])
+    assert torch.allclose(base, total_loss(objective.forward_loss(changed, pred, visible)))
     with pytest.raises(DataError, match="pretrains with every contrast"):
         objective({"t1": phantom_batch["t1"], "t2": phantom_batch["t2"]})
     assert_falls(train_losses(objective, phantom_batch))
