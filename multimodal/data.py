@@ -2,8 +2,12 @@
 
 * ``digits``: scikit-learn's 1,797 handwritten digits (8x8, real scans), upsampled to
   ``image_size``; derived modalities for MultiMAE (a depth-like map, a 3-class stroke
-  segmentation), a caption per image (MiniLM word pieces) for M3I/UNITER, and
-  UNITER-style regions (crops with boxes) with soft "detector" labels.
+  segmentation), a caption per image (MiniLM word pieces) for M3I/UNITER, and the
+  *offline default* regions for UNITER: fixed quadrant crops with boxes and soft labels
+  of a k-means "detector" (no detector ships offline).
+* a ``.npz`` file of precomputed region features (UNITER's real input, e.g. from a
+  Faster R-CNN): ``features [N, R, D]``, ``boxes [N, R, 4]`` and ``captions [N]``
+  (:func:`load_region_file`).
 * ``phantoms``: synthetic multi-contrast 3D head phantoms for BM-MAE: a brain ellipsoid
   with ventricles and an optional lesion that each contrast (T1, T2, FLAIR) shows
   differently; the label is the lesion size class (none / small / large).
@@ -87,9 +91,11 @@ def split_indices(data: MultimodalData, test_fraction: float = 0.3, seed: int = 
 
 
 def load_multimodal(name: str, **options: Any) -> MultimodalData:
-    """Load a registered dataset by name, or a NIfTI subject folder by path."""
+    """Load a registered dataset by name, a ``.npz`` of region features, or a NIfTI subject folder."""
     if name in DATASETS:
         return DATASETS.get(name)(**options)
+    if name.endswith(".npz"):
+        return load_region_file(name, **options)
     if Path(name).is_dir():
         return load_nifti_dataset(name, **options)
     raise DataError(f"unknown multimodal dataset '{name}'; use one of {', '.join(DATASETS.names())} "
@@ -100,7 +106,8 @@ def accepted_options(name: str, options: Dict[str, Any]) -> Dict[str, Any]:
     """The subset of ``options`` that the loader of dataset ``name`` (or of a NIfTI folder) accepts."""
     import inspect
 
-    loader = DATASETS.get(name) if name in DATASETS else load_nifti_dataset
+    loader = DATASETS.get(name) if name in DATASETS else (load_region_file if name.endswith(".npz")
+                                                          else load_nifti_dataset)
     params = inspect.signature(loader).parameters
     return {k: v for k, v in options.items() if k in params}
 
@@ -121,18 +128,21 @@ def _depth_like(rgb: Tensor) -> Tensor:
     return torch.from_numpy(np.exp(-dist / (size / 8))).float()[:, None]
 
 
-def _captions(labels: np.ndarray, ink: np.ndarray, rng: np.random.Generator) -> List[str]:
+def _captions(labels: np.ndarray, ink: np.ndarray, rng: np.random.Generator) -> Tuple[List[str], np.ndarray]:
+    """Captions and each item's stroke class (the caption's content is ``(label, stroke)``)."""
     thirds = np.quantile(ink, [1 / 3, 2 / 3])
     stroke = np.searchsorted(thirds, ink)
     out = []
     for y, s in zip(labels, stroke):
         template = CAPTION_TEMPLATES[rng.integers(len(CAPTION_TEMPLATES))]
         out.append(template.format(w=NUMBER_WORDS[y], s=STROKE_WORDS[s]))
-    return out
+    return out, stroke
 
 
-def _regions(rgb: Tensor) -> Tuple[Tensor, Tensor]:
-    """Six regions per image (4 quadrants, the centre, the whole image), each average-pooled to (S/2)^2.
+def quadrant_regions(rgb: Tensor) -> Tuple[Tensor, Tensor]:
+    """The offline default "regions": six fixed crops per image (4 quadrants, the centre, the
+    whole image), each average-pooled to (S/2)^2. Not a detector; pass a ``.npz`` of real
+    region features (:func:`load_region_file`) for UNITER's actual input.
 
     Returns:
         tuple: features ``[N, 6, (S/2)^2]`` and boxes ``[N, 6, 4]`` (x1, y1, x2, y2 in [0, 1]).
@@ -169,11 +179,13 @@ def digits(image_size: int = 16, max_length: int = 16, num_region_classes: int =
 
     Returns:
         MultimodalData: ``rgb [N,1,S,S]``, ``depth [N,1,S,S]``, ``semseg [N,S,S]`` (0 background,
-        1 stroke edge, 2 stroke core), ``text [N,T]`` ids, ``regions [N,6,(S/2)^2+4]``,
-        ``region_soft [N,6,K]``, ``label [N]``.
+        1 stroke edge, 2 stroke core), ``text [N,T]`` ids, ``regions [N,6,(S/2)^2+4]``
+        (:func:`quadrant_regions`), ``region_soft [N,6,K]``, ``label [N]`` and ``content [N]``
+        (what the caption says: digit x stroke class; equal content = the caption fits both).
     """
     tensors, specs, texts = _digits(image_size, max_length, num_region_classes, seed)
-    return MultimodalData(dict(tensors), {k: dict(v) for k, v in specs.items()}, list(texts), num_classes=10)
+    return MultimodalData(dict(tensors), {k: dict(v) for k, v in specs.items()}, list(texts), num_classes=10,
+                          info={"regions": "quadrant crops (offline default, not a detector)"})
 
 
 @lru_cache(maxsize=4)
@@ -188,12 +200,13 @@ def _digits(image_size: int, max_length: int, num_region_classes: int,
     labels = raw.target.astype(np.int64)
     rgb = _resize(raw.images / 16.0, image_size)
     semseg = torch.bucketize(rgb[:, 0], torch.tensor([0.2, 0.6]))
-    texts = _captions(labels, rgb.flatten(1).mean(1).numpy(), np.random.default_rng(seed))
-    feats, boxes = _regions(rgb)
+    texts, stroke = _captions(labels, rgb.flatten(1).mean(1).numpy(), np.random.default_rng(seed))
+    feats, boxes = quadrant_regions(rgb)
     tensors = {
         "rgb": rgb, "depth": _depth_like(rgb), "semseg": semseg.long(),
         "text": tokenize(texts, max_length), "regions": torch.cat([feats, boxes], -1),
         "region_soft": _soft_labels(feats, num_region_classes, seed), "label": torch.from_numpy(labels),
+        "content": torch.from_numpy(labels * len(STROKE_WORDS) + stroke),
     }
     img = {"kind": "patch2d", "channels": 1, "image_size": image_size}
     specs = {"rgb": dict(img), "depth": dict(img),
@@ -296,3 +309,56 @@ def load_nifti_dataset(path: str, modalities: Optional[List[str]] = None, volume
         tensors[m] = torch.cat(vols)
     specs = {m: {"kind": "patch3d", "channels": 1, "volume_size": volume_size} for m in modalities}
     return MultimodalData(tensors, specs, info={"subjects": [s.name for s in subjects]})
+
+
+# ----------------------------------------------------------------------------- region features
+def load_region_file(path: str, max_length: int = 16, num_region_classes: int = 8, seed: int = 0) -> MultimodalData:
+    """Precomputed region features for UNITER (the paper's input: detector features and boxes).
+
+    The ``.npz`` holds ``features [N, R, D]`` float, ``boxes [N, R, 4]`` (x1, y1, x2, y2 in
+    ``[0, 1]``) and ``captions [N]`` strings; optionally ``soft_labels [N, R, K]`` (the
+    detector's class distributions, for MRC/MRC-kl; else a k-means stand-in with
+    ``num_region_classes``), ``label [N]`` and ``content [N]`` (items of equal content are
+    never ITM negatives of each other; default: the caption text).
+
+    Args:
+        path (str): The ``.npz`` file.
+        max_length (int): Caption length in word pieces. (default: ``16``)
+        num_region_classes (int): Classes of the stand-in soft labels. (default: ``8``)
+        seed (int): Seed of the stand-in clustering. (default: ``0``)
+    """
+    from multimodal.adapters import tokenize, tokenizer_spec
+
+    if not Path(path).is_file():
+        raise DataError(f"region file '{path}' does not exist; give a .npz with features [N,R,D], boxes [N,R,4] "
+                        "and captions [N]")
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    missing = [k for k in ("features", "boxes", "captions") if k not in arrays]
+    if missing:
+        raise DataError(f"region file '{path}' lacks {missing}; it needs features [N,R,D], boxes [N,R,4], "
+                        f"captions [N] (has {sorted(arrays)})")
+    feats, boxes, captions = arrays["features"], arrays["boxes"], [str(c) for c in arrays["captions"]]
+    n = len(captions)
+    if feats.ndim != 3 or boxes.shape != feats.shape[:2] + (4,) or len(feats) != n:
+        raise DataError(f"region file '{path}': features {feats.shape}, boxes {boxes.shape}, {n} captions; "
+                        "expected features [N,R,D], boxes [N,R,4] and N captions")
+    if not (np.isfinite(feats).all() and (boxes >= 0).all() and (boxes <= 1).all()):
+        raise DataError(f"region file '{path}': features must be finite and boxes normalised to [0, 1] "
+                        "(divide pixel boxes by the image width/height)")
+    feats_t = torch.from_numpy(feats.astype(np.float32))
+    soft = arrays.get("soft_labels")
+    tensors = {"text": tokenize(captions, max_length),
+               "regions": torch.cat([feats_t, torch.from_numpy(boxes.astype(np.float32))], -1),
+               "region_soft": torch.from_numpy(soft.astype(np.float32)) if soft is not None
+               else _soft_labels(feats_t, num_region_classes, seed)}
+    content = arrays.get("content")
+    if content is None:
+        content = np.unique(np.asarray(captions), return_inverse=True)[1]
+    tensors["content"] = torch.from_numpy(np.asarray(content).astype(np.int64))
+    if "label" in arrays:
+        tensors["label"] = torch.from_numpy(arrays["label"].astype(np.int64))
+    specs = {"text": {"kind": "text", "max_length": max_length, **tokenizer_spec()},
+             "regions": {"kind": "regions", "feature_dim": feats.shape[2], "num_regions": feats.shape[1]}}
+    return MultimodalData(tensors, specs, captions, num_classes=int(tensors["label"].max()) + 1 if "label" in tensors
+                          else 0, info={"regions": f"precomputed ({path})"})

@@ -4,7 +4,9 @@ Chen et al., *UNITER: UNiversal Image-TExt Representation Learning*, ECCV 2020
 (`arXiv:1909.11740 <https://arxiv.org/abs/1909.11740>`_).
 
 Text word pieces and image regions (feature + 7-d box) are embedded and concatenated
-behind a ``[CLS]`` global token into one transformer. Tasks (Sec. 3.1), summed with weights:
+behind a ``[CLS]`` global token into one transformer. As in the paper, **one task is
+sampled per batch** with configurable ratios (``task_ratios``); its loss is scaled by its
+weight. Tasks (Sec. 3.1):
 
 * **MLM**: 15% of words are masked (80% ``[MASK]``, 10% random, 10% kept) and predicted
   from the remaining words *and all regions*; the output layer is tied to the word embedding.
@@ -12,8 +14,10 @@ behind a ``[CLS]`` global token into one transformer. Tasks (Sec. 3.1), summed w
   features are zeroed and predicted by **MRFR** (L2 regression of the region feature),
   **MRC** (cross-entropy to the detector's most likely class) and **MRC-kl** (KL from the
   detector's soft labels to the prediction).
-* **ITM**: half the pairs get the regions of another item (of a different class when labels
-  are given); a binary classifier on ``[CLS]`` tells matched from mismatched.
+* **ITM**: a share ``itm_neg_prob`` (the paper: 0.5) of the pairs get the regions of a random
+  other item whose *content differs* (batch key ``content``, else a different caption), so
+  that a "negative" is never a true match; a binary classifier on ``[CLS]`` tells matched
+  from mismatched.
 * **WRA**: on the ITM pass, the optimal-transport distance between word and region outputs
   (cosine cost, IPOT plan) is minimised for matched pairs and maximised for mismatched ones.
 """
@@ -33,6 +37,10 @@ from multimodal.ot import cosine_cost, ipot, ot_distance
 
 TASKS = ("mlm", "mrfr", "mrc", "mrc_kl", "itm", "wra")
 DEFAULT_WEIGHTS = {"mlm": 1.0, "mrfr": 1.0, "mrc": 1.0, "mrc_kl": 1.0, "itm": 1.0, "wra": 0.1}
+#: Sampled tasks (WRA runs on the ITM pass). The default mixes the paper's best setting
+#: (MLM + MRFR + MRC-kl + ITM, Table 2) in equal shares.
+SAMPLED = ("mlm", "mrfr", "mrc", "mrc_kl", "itm")
+DEFAULT_RATIOS = {"mlm": 1.0, "mrfr": 1.0, "mrc": 0.0, "mrc_kl": 1.0, "itm": 1.0}
 
 
 def _head(dim: int, out: int) -> nn.Sequential:
@@ -61,15 +69,19 @@ class UNITER(Objective):
         mask_prob (float): Masking probability for words and regions. (default: ``0.15``)
         num_region_classes (int): Classes of the region detector's soft labels
             (batch key ``region_soft [B, R, K]``). (default: ``8``)
-        weights (dict, optional): Task -> weight over ``mlm, mrfr, mrc, mrc_kl, itm, wra``;
-            ``0`` disables a task. (default: ``1`` each, ``wra`` ``0.1`` as in the paper)
+        weights (dict, optional): Task -> loss weight over ``mlm, mrfr, mrc, mrc_kl, itm, wra``;
+            ``wra`` ``0`` turns the OT alignment off. (default: ``1`` each, ``wra`` ``0.1``)
+        task_ratios (dict, optional): Task -> sampling ratio over ``mlm, mrfr, mrc, mrc_kl,
+            itm``; one task per batch, ``0`` never samples it. (default: :data:`DEFAULT_RATIOS`)
+        itm_neg_prob (float): Share of ITM pairs made negative. (default: ``0.5``)
         ot_beta (float): IPOT proximal step. (default: ``0.5``)
         ot_iters (int): IPOT iterations. (default: ``50``)
     """
 
     def __init__(self, model: MultimodalViT, text_modality: str = "text", region_modality: str = "regions",
                  mask_prob: float = 0.15, num_region_classes: int = 8, weights: Optional[Dict[str, float]] = None,
-                 ot_beta: float = 0.5, ot_iters: int = 50) -> None:
+                 ot_beta: float = 0.5, ot_iters: int = 50, task_ratios: Optional[Dict[str, float]] = None,
+                 itm_neg_prob: float = 0.5) -> None:
         super().__init__(model)
         self.text_name, self.region_name = text_modality, region_modality
         text, regions = model.adapter(text_modality), model.adapter(region_modality)
@@ -79,6 +91,14 @@ class UNITER(Objective):
         if unknown:
             raise ConfigError(f"uniter weights: unknown task(s) {unknown}; valid: {', '.join(TASKS)}")
         self.weights = {**DEFAULT_WEIGHTS, **(weights or {})}
+        unknown = sorted(set(task_ratios or {}) - set(SAMPLED))
+        ratios = {**DEFAULT_RATIOS, **(task_ratios or {})}
+        if unknown or any(r < 0 for r in ratios.values()) or sum(ratios.values()) <= 0:
+            raise ConfigError(f"uniter task_ratios must be non-negative over {', '.join(SAMPLED)} with a positive "
+                              f"sum; got {task_ratios}")
+        if not 0.0 < itm_neg_prob < 1.0:
+            raise ConfigError(f"uniter itm_neg_prob must be in (0, 1), got {itm_neg_prob}")
+        self.task_ratios, self.itm_neg_prob = ratios, itm_neg_prob
         self.mask_prob, self.ot_beta, self.ot_iters = mask_prob, ot_beta, ot_iters
         dim = model.dim
         self.mlm_head = _head(dim, dim)
@@ -122,8 +142,10 @@ class UNITER(Objective):
         acc = (logits.argmax(-1) == text[masked]).float().mean()
         return {"mlm_loss": self.weights["mlm"] * loss, "mlm_acc": acc.detach()}
 
-    def mrm(self, text: Tensor, regions: Tensor, soft: Optional[Tensor]) -> Dict[str, Tensor]:
-        """Masked region modelling (MRFR, MRC, MRC-kl) conditioned on the whole text."""
+    def mrm(self, text: Tensor, regions: Tensor, soft: Optional[Tensor],
+            tasks: Tuple[str, ...] = ("mrfr", "mrc", "mrc_kl")) -> Dict[str, Tensor]:
+        """Masked region modelling (those of MRFR, MRC, MRC-kl in ``tasks``) conditioned on the whole text."""
+        w = {t: (self.weights[t] if t in tasks else 0.0) for t in ("mrfr", "mrc", "mrc_kl")}
         adapter: RegionEmbed = self.model.adapters[self.region_name]
         fdim = adapter.feature_dim
         masked = bernoulli_at_least_one(torch.ones(regions.shape[:2], dtype=torch.bool, device=regions.device),
@@ -132,37 +154,48 @@ class UNITER(Objective):
         corrupted[..., :fdim] = corrupted[..., :fdim].masked_fill(masked[..., None], 0.0)
         out_regions = self.encode(text, corrupted)[2][masked]
         out = {}
-        if self.weights["mrfr"]:
+        if w["mrfr"]:
             target = regions[..., :fdim][masked]
-            out["mrfr_loss"] = self.weights["mrfr"] * F.mse_loss(self.mrfr_head(out_regions).float(), target.float())
-        if self.weights["mrc"] or self.weights["mrc_kl"]:
+            out["mrfr_loss"] = w["mrfr"] * F.mse_loss(self.mrfr_head(out_regions).float(), target.float())
+        if w["mrc"] or w["mrc_kl"]:
             if soft is None:
                 raise DataError("uniter's MRC/MRC-kl need the detector's soft labels (batch key 'region_soft'); "
                                 "set weights.mrc and weights.mrc_kl to 0 without them")
             log_p = F.log_softmax(self.mrc_head(out_regions).float(), dim=-1)
             q = soft[masked].float()
-            if self.weights["mrc"]:
-                out["mrc_loss"] = self.weights["mrc"] * F.nll_loss(log_p, q.argmax(-1))
-            if self.weights["mrc_kl"]:
-                out["mrc_kl_loss"] = self.weights["mrc_kl"] * F.kl_div(log_p, q, reduction="batchmean")
+            if w["mrc"]:
+                out["mrc_loss"] = w["mrc"] * F.nll_loss(log_p, q.argmax(-1))
+            if w["mrc_kl"]:
+                out["mrc_kl_loss"] = w["mrc_kl"] * F.kl_div(log_p, q, reduction="batchmean")
         return out
 
-    def negatives(self, batch_size: int, labels: Optional[Tensor], device: torch.device) -> Tensor:
-        """For each item, another item's index (of a different label when ``labels`` is given)."""
-        offset = torch.randint(1, max(batch_size, 2), (batch_size,), device=device)
-        partner = (torch.arange(batch_size, device=device) + offset) % batch_size
-        if labels is not None:
-            scores = torch.rand(batch_size, batch_size, device=device)
-            scores = scores.masked_fill(labels[:, None] == labels[None, :], -1.0)
-            has_other = (labels[:, None] != labels[None, :]).any(1)
-            partner = torch.where(has_other, scores.argmax(1), partner)
-        return partner
+    @staticmethod
+    def negatives(content: Tensor) -> Tuple[Tensor, Tensor]:
+        """For each item, a uniformly random other item whose content differs.
 
-    def itm_wra(self, text: Tensor, regions: Tensor, labels: Optional[Tensor]) -> Dict[str, Tensor]:
-        """Image-text matching on half-swapped pairs, plus OT word-region alignment."""
+        Args:
+            content (Tensor): ``[B]`` content ids, or ``[B, T]`` token rows (equal rows = same content).
+
+        Returns:
+            tuple: ``partner [B]`` indices and ``ok [B]`` bool (``False`` where every item of the
+            batch has the same content, so no true negative exists).
+        """
+        same = (content[:, None] == content[None, :])
+        if same.dim() == 3:
+            same = same.all(-1)
+        scores = torch.rand(same.shape, device=content.device).masked_fill(same, -1.0)
+        return scores.argmax(1), ~same.all(1)
+
+    def sample_task(self) -> str:
+        """One task by :attr:`task_ratios` (global RNG: seeded runs repeat)."""
+        weights = torch.tensor([self.task_ratios[t] for t in SAMPLED], dtype=torch.float)
+        return SAMPLED[int(torch.multinomial(weights, 1))]
+
+    def itm_wra(self, text: Tensor, regions: Tensor, content: Optional[Tensor]) -> Dict[str, Tensor]:
+        """Image-text matching on pairs of which ``itm_neg_prob`` are negatives, plus OT alignment."""
         b = text.shape[0]
-        matched = torch.rand(b, device=text.device) < 0.5
-        partner = self.negatives(b, labels, text.device)
+        partner, ok = self.negatives(content if content is not None else text)
+        matched = (torch.rand(b, device=text.device) >= self.itm_neg_prob) | ~ok
         paired = torch.where(matched[:, None, None], regions, regions[partner])
         cls, words, region_out, text_valid = self.encode(text, paired)
         logits = self.itm_head(cls)
@@ -180,17 +213,20 @@ class UNITER(Objective):
             out["ot_pos"], out["ot_neg"] = pos.detach(), neg.detach()
         return out
 
-    def forward(self, batch: Mapping[str, Any]) -> Dict[str, Tensor]:
+    def forward_task(self, batch: Mapping[str, Any], task: str) -> Dict[str, Tensor]:
+        """The losses of one task (``mlm``, ``mrfr``, ``mrc``, ``mrc_kl`` or ``itm``) on ``batch``."""
         for key in (self.text_name, self.region_name):
             if key not in batch:
                 raise DataError(f"uniter needs batch key '{key}'; the batch has {', '.join(map(str, batch))}")
         text, regions = batch[self.text_name], batch[self.region_name]
         self.model.check_inputs({self.text_name: text, self.region_name: regions})
-        out: Dict[str, Tensor] = {}
-        if self.weights["mlm"]:
-            out.update(self.mlm(text, regions))
-        if self.weights["mrfr"] or self.weights["mrc"] or self.weights["mrc_kl"]:
-            out.update(self.mrm(text, regions, batch.get("region_soft")))
-        if self.weights["itm"] or self.weights["wra"]:
-            out.update(self.itm_wra(text, regions, batch.get("label")))
-        return out
+        if task == "mlm":
+            return self.mlm(text, regions)
+        if task == "itm":
+            return self.itm_wra(text, regions, batch.get("content"))
+        if task not in SAMPLED:
+            raise ConfigError(f"unknown uniter task '{task}'; valid: {', '.join(SAMPLED)}")
+        return self.mrm(text, regions, batch.get("region_soft"), tasks=(task,))
+
+    def forward(self, batch: Mapping[str, Any]) -> Dict[str, Tensor]:
+        return self.forward_task(batch, self.sample_task())

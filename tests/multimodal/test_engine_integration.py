@@ -38,7 +38,8 @@ def test_config_pretrains_and_embeds(tmp_path, name, dataset, extra):
 def test_configs_are_valid_and_small():
     from graphfm.config import load_experiment
 
-    for name in ("multimae", "bm_mae", "m3i", "uniter"):
+    for name in ("multimae", "bm_mae", "m3i", "m3i_label_free", "uniter"):
         cfg = load_experiment(CONFIGS / f"{name}.yaml")
         assert cfg.data["name"] == "multimodal" and cfg.model["name"] == "multimodal_vit"
-        assert cfg.objective["name"] == name and cfg.trainer.max_steps <= 400
+        assert cfg.objective["name"] == name.replace("_label_free", "") and cfg.trainer.max_steps <= 400
+    assert load_experiment(CONFIGS / "m3i_label_free.yaml").objective["weights"]["supervised"] == 0

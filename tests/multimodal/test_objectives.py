@@ -149,26 +149,3 @@ def test_m3i_reconstruction_scores_masked_patches_only(make_model, digit_batch):
     base = objective.forward_loss(preds, targets, visible)["recon_loss"]
     targets["pixels"] = targets["pixels"].masked_fill(visible[..., None], 3.0)
     assert torch.allclose(base, objective.forward_loss(preds, targets, visible)["recon_loss"])
-
-
-def test_uniter_trains_all_tasks(make_model, digit_batch, digits):
-    model = make_model({"text": digits.specs["text"], "regions": digits.specs["regions"]})
-    objective = OBJECTIVES.get("uniter")(model, num_region_classes=4, ot_iters=10)
-    out = objective(digit_batch)
-    assert {"mlm_loss", "mrfr_loss", "mrc_loss", "mrc_kl_loss", "itm_loss", "wra_loss"} <= set(out)
-    assert_falls(train_losses(objective, digit_batch, steps=30))
-    logits = objective.match_logits(digit_batch["text"], digit_batch["regions"])
-    assert logits.shape == (16, 2)
-    with pytest.raises(DataError, match="needs batch key 'regions'"):
-        objective({"text": digit_batch["text"]})
-    with pytest.raises(DataError, match="soft labels"):
-        objective({k: digit_batch[k] for k in ("text", "regions")})
-
-
-def test_uniter_negatives_have_another_class():
-    from multimodal.objectives.uniter import UNITER
-
-    torch.manual_seed(0)
-    labels = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
-    partner = UNITER.negatives(None, 8, labels, torch.device("cpu"))
-    assert (labels[partner] != labels).all()
