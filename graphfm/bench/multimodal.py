@@ -1,24 +1,34 @@
-"""``graphfm bench multimodal``: the four multimodal objectives on small real and synthetic data.
+"""``graphfm bench multimodal``: the multimodal objectives on small real and synthetic data.
 
-Each objective is pretrained from ``configs/multimodal/<name>.yaml`` on the engine's
-LightningModule (the train split only; the test split is never seen), then:
+Each objective is pretrained from ``configs/multimodal/<name>.yaml`` through
+:func:`graphfm.engine.pretrain` (the train split only; the test split is never seen), once per
+pretraining seed, then scored on held-out items. Every probe is a logistic regression on frozen
+embeddings (the probe of :func:`graphfm.adapt.linear_probe_accuracy`, per item), fitted on the
+same labelled train split for three encoders: the pretrained one, ``random_init`` (the same
+architecture untrained, :meth:`PretrainedModel.untrained_copy`: only the encoder differs, the
+trained head and labelled budget are the same) and the raw inputs.
 
-* **MultiMAE** (arXiv:2204.01678) and **M3I** (arXiv:2211.09807): logistic-regression probe
-  of digit classes on frozen encoder embeddings of the RGB modality alone (any-subset
-  inference), against the same encoder randomly initialised and the raw pixels;
-* **BM-MAE** (arXiv:2505.00568): lesion-size probe (3 classes) on phantom embeddings with all
-  contrasts and with each contrast missing, against the random encoder;
-* **UNITER** (arXiv:1909.11740): image-text matching accuracy on held-out digits, each caption
-  paired with its own regions and with the regions of a digit of another class (chance 50%);
-* steps per second of each objective (fit wall time / steps, batch size of its config).
+* **MultiMAE** (arXiv:2204.01678), **M3I** (arXiv:2211.09807) with and without its supervised
+  term: digit classes from the RGB modality alone; raw baseline ``pixels``.
+* **BM-MAE** (arXiv:2505.00568): lesion-size class (3) of phantoms with all contrasts and with
+  each contrast missing; raw baseline ``voxels``. Missing-modality reconstruction: MSE of the
+  dropped contrast rebuilt from the others, against a voxel-wise linear regression from the
+  present contrasts (``linear_from_present``, fitted on the train split).
+* **UNITER** (arXiv:1909.11740): image-text matching of held-out captions with their own
+  regions or with those of a random item whose caption does not fit (chance 50); raw baseline
+  ``bow_x_regions`` (bag of words x mean region feature, a bilinear raw input).
+* steps per second of each objective (``pretrain`` wall time / steps; torch threads of the run).
 
-Rows: accuracy in percent, ``mean``/``std`` over ``seeds`` pretraining seeds, ``n`` = seeds.
+Accuracy rows hold ``accuracies``: per test item (0 or 100), seeds concatenated, in the same
+order for every method of a cell; the Markdown adds paired differences with 95% intervals.
 """
 from __future__ import annotations
 
+import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -28,9 +38,10 @@ from graphfm.errors import ConfigError
 
 NAME = "multimodal"
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "multimodal"
-OBJECTIVES = ("multimae", "m3i", "bm_mae", "uniter")
-STEPS = {"multimae": 1200, "m3i": 400, "bm_mae": 200, "uniter": 400}
-QUICK_STEPS = {"multimae": 20, "m3i": 20, "bm_mae": 10, "uniter": 20}
+OBJECTIVES = ("multimae", "m3i", "m3i_label_free", "bm_mae", "uniter")
+STEPS = {"multimae": 900, "m3i": 300, "m3i_label_free": 300, "bm_mae": 300, "uniter": 500}
+QUICK_STEPS = {"multimae": 10, "m3i": 10, "m3i_label_free": 10, "bm_mae": 10, "uniter": 10}
+COLUMNS = ("protocol", "target", "task", "method", "mean", "std", "n", "seconds", "unit", "steps")
 
 
 @BENCHMARKS.register(NAME)
@@ -43,13 +54,12 @@ def run(out_dir: Path, data_root: Optional[str] = None, quick: bool = False, see
         out_dir (Path): Output folder.
         data_root (str, optional): Unused (digits ship with scikit-learn; phantoms are synthetic).
         quick (bool): A smoke-test version (a few steps, one seed). (default: ``False``)
-        seeds (int, optional): Pretraining seeds (``--seeds``). (default: ``1``)
-        targets (list[str], optional): Objectives to run, among ``multimae, m3i, bm_mae, uniter``
+        seeds (int, optional): Pretraining seeds (``--seeds``). (default: ``3``, quick ``1``)
+        targets (list[str], optional): Objectives to run, among :data:`OBJECTIVES`
             (``--targets`` on the command line). (default: all)
         tasks (int, optional): Not used (no few-shot tasks here); giving it is an error.
         steps (dict, optional): Objective -> pretraining steps. (default: :data:`STEPS`)
-        threads (int): Torch CPU threads during the run; one avoids thread-sync overhead with
-            these tiny models (restored afterwards). (default: ``1``)
+        threads (int): Torch CPU threads during the run (restored afterwards). (default: ``1``)
     """
     objectives = list(targets or OBJECTIVES)
     unknown = sorted(set(objectives) - set(OBJECTIVES))
@@ -61,157 +71,121 @@ def run(out_dir: Path, data_root: Optional[str] = None, quick: bool = False, see
     plan = {**(QUICK_STEPS if quick else STEPS), **(steps or {})}
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
+    start = time.perf_counter()
     try:
-        rows = _measure(objectives, seeds or 1, plan)
+        rows = _measure(objectives, seeds or (1 if quick else 3), plan)
     finally:
         torch.set_num_threads(previous)
-    note = ("\nAccuracies in percent (mean ± std over pretraining seeds, `n` = seeds); throughput in steps/s "
-            f"(torch threads: {threads}). The papers report ImageNet / BraTS / COCO-scale numbers "
-            "that these CPU-sized runs are not comparable with, so none are listed.\n")
-    return write_results(Path(out_dir), NAME, rows, extra_md=note)
+    wall = time.perf_counter() - start
+    return write_results(Path(out_dir), NAME, rows, columns=COLUMNS, extra_md=_notes(rows, wall, threads),
+                         extra={"wall_seconds": round(wall, 1), "torch_threads": threads})
 
 
 def _measure(objectives: Sequence[str], seeds: int, plan: Dict[str, int]) -> List[Dict[str, Any]]:
+    from multimodal import evaluate as ev
+
     rows: List[Dict[str, Any]] = []
-    for name in objectives:
-        runs = [_pretrain(name, seed, plan[name]) for seed in range(seeds)]
-        rows += _EVALUATORS[name](runs)
-        rows.append(_row("throughput", f"steps/s (batch {runs[0]['batch_size']}, CPU)", name,
-                         [r["steps_per_s"] for r in runs], sum(r["seconds"] for r in runs), steps=plan[name]))
+    with tempfile.TemporaryDirectory(prefix="bench-multimodal-") as tmp:
+        for name in objectives:
+            runs = [_pretrain(name, seed, plan[name], Path(tmp) / f"{name}-{seed}") for seed in range(seeds)]
+            rows += [{**r, "protocol": f"{name} pretraining"} for r in ev.EVALUATORS[name](name, runs)]
+            device = "CUDA bf16" if torch.cuda.is_available() else "CPU"
+            rows.append(ev.row("throughput", f"pretraining steps/s (batch {runs[0]['batch_size']}, {device})", name,
+                               [r["steps"] / r["seconds"] for r in runs], sum(r["seconds"] for r in runs),
+                               unit="steps/s", steps=plan[name], protocol=f"{name} pretraining"))
     return rows
 
 
-# ----------------------------------------------------------------------------- training
-def _pretrain(name: str, seed: int, steps: int) -> Dict[str, Any]:
-    """Pretrain ``configs/multimodal/<name>.yaml`` on the engine's LightningModule; keep the objective."""
-    import lightning.pytorch as pl
+@contextmanager
+def _captured_objective() -> Iterator[List[Any]]:
+    """Keep the objective ``graphfm.engine.pretrain`` builds (it saves the encoder only; the
+    BM-MAE decoder and UNITER's ITM head are needed here too)."""
+    import graphfm.engine.train as train
 
+    built: List[Any] = []
+    original = train.build
+
+    def build(*args: Any, **kwargs: Any) -> Any:
+        out = original(*args, **kwargs)
+        built.append(out[1])
+        return out
+
+    train.build = build
+    try:
+        yield built
+    finally:
+        train.build = original
+
+
+def _pretrain(name: str, seed: int, steps: int, out: Path) -> Dict[str, Any]:
+    """Pretrain ``configs/multimodal/<name>.yaml`` with :func:`graphfm.engine.pretrain`."""
     from graphfm.config import load_experiment
-    from graphfm.engine.module import PretrainModule
-    from graphfm.engine.train import _quiet_lightning, build
-    import graphfm.engine.datamodules.multimodal  # noqa: F401  (registers the data module)
+    from graphfm.engine import pretrain
 
-    path = CONFIG_DIR / f"{name}.yaml"
-    cfg = load_experiment(path, [f"seed={seed}", f"trainer.max_steps={steps}", "trainer.progress=false"])
-    pl.seed_everything(seed, workers=True, verbose=False)
-    datamodule, objective = build(cfg)
-    _quiet_lightning()
-    trainer = pl.Trainer(max_steps=steps, max_epochs=-1, accelerator="cpu", devices=1, logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                         gradient_clip_val=cfg.trainer.grad_clip or None, num_sanity_val_steps=0,
-                         limit_val_batches=0)
-    start = time.perf_counter()
-    trainer.fit(PretrainModule(objective, cfg.trainer), train_dataloaders=datamodule.train_dataloader())
-    seconds = time.perf_counter() - start
-    objective.eval()
-    return {"objective": objective, "seed": seed, "seconds": seconds, "steps_per_s": steps / seconds,
+    overrides = [f"seed={seed}", f"trainer.max_steps={steps}", "trainer.progress=false",
+                 f"trainer.log_every={max(1, steps // 10)}"]
+    cfg = load_experiment(CONFIG_DIR / f"{name}.yaml", overrides)
+    with _captured_objective() as built:
+        start = time.perf_counter()
+        pretrain(cfg, out)
+        seconds = time.perf_counter() - start
+    objective = built[-1].cpu().eval()
+    return {"objective": objective, "model": objective.model, "seed": seed, "seconds": seconds, "steps": steps,
             "batch_size": cfg.data.get("batch_size", 64), "data": cfg.data}
 
 
-# ----------------------------------------------------------------------------- evaluation
-def _probe(emb: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray) -> float:
-    """Logistic-regression accuracy (percent) on standardised embeddings."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from threadpoolctl import threadpool_limits
+def _notes(rows: List[Dict[str, Any]], wall: float, threads: int) -> str:
+    """Paired differences (objective minus baseline, same test item under the same seed) with 95% CIs."""
+    from graphfm.stats import paired_difference
+    from multimodal.evaluate import BASELINES, RAW
 
-    with threadpool_limits(1):  # BLAS threads only slow these small fits down
-        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-        clf.fit(emb[train], labels[train])
-        return 100.0 * float(clf.score(emb[test], labels[test]))
-
-
-def _split(dataset: str, data_cfg: Dict[str, Any]) -> Tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
-    from graphfm.engine.datamodules.multimodal import MultimodalDataModule
-    from multimodal.data import load_multimodal, split_indices
-
-    dm = MultimodalDataModule(**{k: v for k, v in data_cfg.items() if k != "name"})
-    data = load_multimodal(dataset, **dm.loader_options())
-    train, test = split_indices(data, dm.test_fraction, dm.seed)
-    return data, data.tensors["label"].numpy(), train, test
-
-
-def _eval_digits_probe(name: str, runs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    data, labels, train, test = _split("digits", runs[0]["data"])
-    scores: Dict[str, List[float]] = {name: [], "random_init": []}
-    start = time.perf_counter()
-    for r in runs:
-        model = r["objective"].model
-        for method, m in ((name, model), ("random_init", model.untrained_copy(r["seed"]))):
-            emb = m.embed_dataset("digits", modalities=["rgb"]).numpy()
-            scores[method].append(_probe(emb, labels, train, test))
-    pixels = _probe(data.tensors["rgb"].flatten(1).numpy(), labels, train, test)
-    secs = time.perf_counter() - start
-    task = "linear probe, rgb only"
-    rows = [_row("digits", task, m, s, secs + sum(r["seconds"] for r in runs) * (m == name))
-            for m, s in scores.items()]
-    rows.append(_row("digits", task, "pixels", [pixels], 0.0))
-    return rows
-
-
-def _eval_bm_mae(runs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    data, labels, train, test = _split("phantoms", runs[0]["data"])
-    contrasts = list(runs[0]["objective"].modalities)
-    subsets = [("all contrasts", contrasts)] + [(f"no {c}", [m for m in contrasts if m != c]) for c in contrasts]
-    rows = []
-    for label, subset in subsets:
-        scores: Dict[str, List[float]] = {"bm_mae": [], "random_init": []}
-        start = time.perf_counter()
-        for r in runs:
-            model = r["objective"].model
-            for method, m in (("bm_mae", model), ("random_init", model.untrained_copy(r["seed"]))):
-                emb = _embed(m, {k: data.tensors[k] for k in subset})
-                scores[method].append(_probe(emb, labels, train, test))
-        secs = time.perf_counter() - start
-        rows += [_row("phantoms", f"lesion probe, {label}", m, s, secs / 2) for m, s in scores.items()]
-    return rows
-
-
-def _eval_uniter(runs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    data, labels, _, test = _split("digits", runs[0]["data"])
-    text, regions = data.tensors["text"][test], data.tensors["regions"][test]
-    y = torch.from_numpy(labels[test])
-    scores: Dict[str, List[float]] = {"uniter": [], "random_init": []}
-    start = time.perf_counter()
-    for r in runs:
-        objective = r["objective"]
-        gen = torch.Generator().manual_seed(r["seed"])
-        partner = _other_class(y, gen)
-        for method in scores:
-            if method == "random_init":
-                objective = type(objective)(objective.model.untrained_copy(r["seed"])).eval()
-            with torch.no_grad():
-                pos = objective.match_logits(text, regions).argmax(-1) == 1
-                neg = objective.match_logits(text, regions[partner]).argmax(-1) == 0
-            scores[method].append(100.0 * float(torch.cat([pos, neg]).float().mean()))
-    secs = time.perf_counter() - start
-    return [_row("digits", "image-text matching (chance 50)", m, s, secs / 2 + sum(x["seconds"] for x in runs)
-                 * (m == "uniter")) for m, s in scores.items()]
-
-
-def _other_class(labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """For each item, a random item of a different class."""
-    scores = torch.rand(len(labels), len(labels), generator=gen)
-    return scores.masked_fill(labels[:, None] == labels[None, :], -1.0).argmax(1)
-
-
-def _embed(model: torch.nn.Module, tensors: Dict[str, torch.Tensor], batch_size: int = 256) -> np.ndarray:
-    with torch.no_grad():
-        n = len(next(iter(tensors.values())))
-        return torch.cat([model.embed({k: v[i:i + batch_size] for k, v in tensors.items()})
-                          for i in range(0, n, batch_size)]).numpy()
-
-
-def _row(target: str, task: str, method: str, values: Sequence[float], seconds: float, **extra: Any) -> Dict[str, Any]:
-    arr = np.asarray(values, dtype=float)
-    return {"target": target, "task": task, "method": method, "mean": round(float(arr.mean()), 2),
-            "std": round(float(arr.std()), 2), "n": len(arr), "seconds": round(float(seconds), 1), **extra}
-
-
-_EVALUATORS = {
-    "multimae": lambda runs: _eval_digits_probe("multimae", runs),
-    "m3i": lambda runs: _eval_digits_probe("m3i", runs),
-    "bm_mae": _eval_bm_mae,
-    "uniter": _eval_uniter,
-}
+    lines = ["", "## Paired differences", "",
+             "Objective minus baseline on the same test item under the same pretraining seed, pooled over "
+             "seeds (95% t-interval). Accuracy cells: higher is better; MSE cells: lower is better.", "",
+             "| target | task | objective | baseline | diff | 95% CI | pairs | verdict |", "|---|---|---|---|---|---|---|---|"]
+    verdicts: Dict[str, List[str]] = {}
+    cells: Dict[tuple, List[Dict[str, Any]]] = {}
+    for r in rows:
+        if r["target"] != "throughput":
+            cells.setdefault((r["protocol"], r["target"], r["task"]), []).append(r)
+    for (_, target, task), cell in cells.items():
+        lower_better = cell[0].get("unit") == "MSE"
+        objectives = [r for r in cell if r["method"] not in BASELINES and not r["method"].endswith("_itm_head")]
+        baselines = [r for r in cell if r["method"] in BASELINES]
+        for obj in objectives:
+            for base in baselines:
+                d = paired_difference(obj["accuracies"], base["accuracies"])
+                better = d["high"] < 0 if lower_better else d["low"] > 0
+                worse = d["low"] > 0 if lower_better else d["high"] < 0
+                verdict = "better" if better else ("worse" if worse else "no clear difference")
+                f = ".4f" if lower_better else ".2f"
+                lines.append(f"| {target} | {task} | {obj['method']} | {base['method']} | {d['diff']:+{f}} | "
+                             f"[{d['low']:+{f}}, {d['high']:+{f}}] | {d['n']} | {verdict} |")
+                verdicts.setdefault(obj["method"], []).append(f"{verdict} than {base['method']} on {task}")
+    lines += ["", "## Verdicts", ""]
+    for method, items in verdicts.items():
+        beats_random = all(v.startswith("better") for v in items if "random_init" in v)
+        raw = [v for v in items if any(f"than {b} " in v for b in set(RAW.values()) | {"bow_x_regions"})]
+        below_raw = [v for v in raw if not v.startswith("better")]
+        text = f"- **{method}**: " + ("beats its random-init encoder on every probe" if beats_random else
+                                      "does NOT beat its random-init encoder on every probe: " +
+                                      "; ".join(v for v in items if "random_init" in v and not v.startswith("better")))
+        if below_raw:
+            text += "; does NOT beat the raw-input baseline: " + "; ".join(below_raw)
+        elif raw:
+            text += "; beats the raw-input baseline"
+        lines.append(text + ".")
+    lines += ["", f"Wall time of the whole benchmark: {wall / 60:.1f} min with {threads} torch thread(s) "
+              "(run pinned to one core of the machine above, other jobs sharing the machine). Rows: `mean`/`std` "
+              "(sample) over per-item outcomes (0/100 for accuracies), `n` = test items x seeds; `seconds` of a "
+              "pretrained method include its pretraining. Throughput rows: steps/s per seed (`pretrain` wall time "
+              "including setup, logging and saving). No CUDA device was available, so no bf16 throughput is listed.",
+              "",
+              "Not comparable with the papers (ImageNet / BraTS / COCO scale), so no paper numbers are listed. "
+              "M3I is judged on its label-free variant (`m3i_label_free`: no supervised term; its caption term "
+              "still sees the digit's name); `m3i` keeps the supervised term, trained on the labels the probe "
+              "scores. The UNITER regions are the offline default (quadrant crops, not a detector). "
+              "`uniter_itm_head` is the pretrained ITM classifier itself (no probe); it has no random-init "
+              "counterpart. The BM-MAE reconstruction has no random-init row (an untrained decoder is not a "
+              "baseline); `linear_from_present` regresses the missing contrast voxel-wise from the present ones.", ""]
+    return "\n".join(lines)

@@ -7,19 +7,26 @@ from graphfm.errors import ConfigError
 
 
 @pytest.mark.slow
-def test_bench_writes_rows_for_every_objective(tmp_path):
-    from graphfm.bench.multimodal import run
+def test_bench_writes_paired_rows_for_every_objective(tmp_path):
+    from graphfm.bench.multimodal import OBJECTIVES, run
 
-    result = run(tmp_path, quick=True, steps={"multimae": 2, "m3i": 2, "bm_mae": 2, "uniter": 2})
+    result = run(tmp_path, quick=True, steps={name: 2 for name in OBJECTIVES})
     saved = json.loads((tmp_path / "multimodal.json").read_text())
     assert saved["rows"] == result["rows"]
-    methods = {(r["target"], r["method"]) for r in result["rows"]}
-    for name in ("multimae", "m3i", "bm_mae", "uniter"):
-        assert ("throughput", name) in methods
-    assert ("digits", "random_init") in methods and ("phantoms", "bm_mae") in methods
+    methods = {(r["protocol"], r["method"]) for r in result["rows"]}
+    for name in OBJECTIVES:
+        assert (f"{name} pretraining", name) in methods and (f"{name} pretraining", "random_init") in methods
+    assert ("bm_mae pretraining", "voxels") in methods and ("uniter pretraining", "bow_x_regions") in methods
+    cells = {}
     for row in result["rows"]:
         assert set(ROW_KEYS) <= set(row) and 0 <= row["mean"]
-    assert "| digits | image-text matching" in (tmp_path / "multimodal.md").read_text()
+        if "accuracies" in row and row["target"] != "throughput":
+            assert len(row["accuracies"]) == row["n"]
+            cells.setdefault((row["protocol"], row["task"]), set()).add(row["n"])
+    assert all(len(ns) == 1 for ns in cells.values())  # every method of a cell scored on the same items
+    md = (tmp_path / "multimodal.md").read_text()
+    assert "| digits | image-text matching" in md and "## Paired differences" in md
+    assert "| phantoms | rebuild missing flair (MSE per subject) | bm_mae | linear_from_present |" in md
 
 
 def test_bench_rejects_unknown_targets(tmp_path):
