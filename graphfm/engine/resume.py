@@ -123,7 +123,7 @@ class AtomicStateCheckpoint(pl.Callback):
         final, tmp = self.state_dir / STATE_FILE, self.state_dir / f".{STATE_FILE}.tmp"
         for logger in trainer.loggers:      # the rows up to this state survive a kill
             logger.save()
-        trainer.save_checkpoint(str(tmp), weights_only=False)
+        trainer.save_checkpoint(str(tmp))     # the full state (optimiser, callbacks), not weights only
         if trainer.is_global_zero:
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())

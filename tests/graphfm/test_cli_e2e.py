@@ -75,6 +75,7 @@ def test_missing_raw_file_names_the_file(tmp_path):
                    data_root=tmp_path / "empty")
     assert proc.returncode == 2  # the checkpoint is checked first; now a real one with no data:
     cfg = REPO / "configs" / "samgpt" / "demo.yaml"
+    (tmp_path / "empty").mkdir()          # a data root that exists but lacks Cora's files
     proc = graphfm("pretrain", "--config", cfg, "--out", tmp_path / "run", "--set", "data.datasets=[Cora]",
                    data_root=tmp_path / "empty")
     assert_bad_input(proc, "ind.cora", "planetoid/Cora/raw")
