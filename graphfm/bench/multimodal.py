@@ -39,7 +39,7 @@ from graphfm.errors import ConfigError
 NAME = "multimodal"
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "multimodal"
 OBJECTIVES = ("multimae", "m3i", "m3i_label_free", "bm_mae", "uniter")
-STEPS = {"multimae": 900, "m3i": 300, "m3i_label_free": 300, "bm_mae": 300, "uniter": 500}
+STEPS = {"multimae": 900, "m3i": 300, "m3i_label_free": 900, "bm_mae": 900, "uniter": 2000}
 QUICK_STEPS = {"multimae": 10, "m3i": 10, "m3i_label_free": 10, "bm_mae": 10, "uniter": 10}
 COLUMNS = ("protocol", "target", "task", "method", "mean", "std", "n", "seconds", "unit", "steps")
 
