@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", type=_count, default=100)
     p.add_argument("--seeds", type=_count, default=5)
     p.add_argument("--out", required=True, help="result JSON file")
+    p.add_argument("--dual-prompts", action="store_true",
+                   help="UniGraph2: tune SAMGPT-style holistic + specific prompts per task (graphfm.adapt.unigraph2)")
     _add_data_root(p)
 
     p = sub.add_parser("embed", help="write embeddings of a dataset as .npy (row i = node/graph i)")
@@ -125,7 +127,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
     _check_out_file(args.out, "result.json")
     result = run_adaptation(args.checkpoint, args.target, task=args.task, shots=args.shots, tasks=args.tasks,
-                            seeds=args.seeds, data_root=args.data_root)
+                            seeds=args.seeds, data_root=args.data_root,
+                            **({"dual_prompts": True} if args.dual_prompts else {}))
     write_json(args.out, result)
     print(f"{result['target']} {result['task']} {result['shots']}-shot: "
           f"{result['mean']:.2f} ± {result['std']:.2f} % over {result['n']} tasks -> {args.out}")

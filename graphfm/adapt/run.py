@@ -199,7 +199,8 @@ def run_adaptation(checkpoint: Union[str, Path], target: str, task: str = "node"
         data_root (str, optional): Data root.
         **opts: ``method``, ``ego_hops``, ``max_query``, ``progress`` and the fields of
             :class:`~graphfm.adapt.samgpt.PromptConfig` (``steps``, ``lr``, ``temperature``,
-            ``alpha``, ``beta``, ``fanout``, ``chunk``).
+            ``alpha``, ``beta``, ``fanout``, ``chunk``); ``dual_prompts=True`` tunes UniGraph2's
+            dual prompts (:mod:`graphfm.adapt.unigraph2`).
 
     Returns:
         dict: ``{"target", "task", "shots", "tasks", "seeds", "mean", "std", "n", "seconds",
@@ -209,10 +210,21 @@ def run_adaptation(checkpoint: Union[str, Path], target: str, task: str = "node"
 
     cfg_keys = set(PromptConfig.__dataclass_fields__)
     run_keys = {"method", "ego_hops", "max_query", "progress"}
+    dual = bool(opts.pop("dual_prompts", False))
     unknown = sorted(set(opts) - cfg_keys - run_keys)
     if unknown:
-        raise ConfigError(f"unknown adaptation option(s) {unknown}; valid: {', '.join(sorted(cfg_keys | run_keys))}")
+        raise ConfigError(f"unknown adaptation option(s) {unknown}; valid: "
+                          f"{', '.join(sorted(cfg_keys | run_keys | {'dual_prompts'}))}")
     model = PretrainedModel.from_pretrained(checkpoint)
+    if dual:   # UniGraph2's dual prompts (graphfm.adapt.unigraph2)
+        from graphfm.adapt.unigraph2 import adapt_unigraph2
+
+        if task != "node" or not hasattr(model, "domain_tokens"):
+            raise ConfigError("--dual-prompts adapts a UniGraph2 checkpoint on node tasks (--task node); "
+                              f"got a {model.model_name} model and --task {task}")
+        data, _, labels = load_target(target, data_root)
+        result = adapt_unigraph2(model, data, labels, shots, tasks, seeds, max_query=int(opts.get("max_query", 1000)))
+        return {"target": str(target), "task": task, "shots": shots, "tasks": tasks, "seeds": seeds, **result}
     if task == "item":
         emb, labels = load_items(model, target, data_root)
         result = adapt_items(emb, labels, shots, tasks, seeds, max_query=int(opts.get("max_query", 1000)))

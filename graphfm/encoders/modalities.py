@@ -22,7 +22,7 @@ from graphfm.encoders.cache import PathLike, encode_cached
 from graphfm.errors import ConfigError, DataError
 
 #: Attribute read by default for each encoder kind.
-DEFAULT_FIELDS = {"text": "text", "image": "image", "precomputed": "x"}
+DEFAULT_FIELDS = {"text": "text", "image": "image", "graphfm": "image", "precomputed": "x"}
 #: Per-graph feature normalisations (see :func:`normalize_features`).
 FEATURE_NORMS = ("none", "center", "standardize")
 

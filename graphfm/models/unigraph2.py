@@ -10,14 +10,20 @@ Pipeline for a graph whose nodes carry features from one or more modalities::
                                                     a node has (missing ones are skipped)
     [MASK] token             replaces masked nodes (pretraining) and nodes with no modality
     Mixture of Experts       h + MoE(h): top-k gated experts align domains / modalities
-    GNN                      GAT (default), GCN or GraphSAGE layers -> embeddings [N, H]
+    GNN                      GAT (default), GCN or GraphSAGE layers -> embeddings [N, H];
+                             the input of layer l is scaled by a structure token s_l [H]:
+                             the token of the node's source domain while pretraining
+                             (SAMGPT's domain tokens, Yu et al., WWW 2025,
+                             https://arxiv.org/abs/2502.05424), the mean source token on
+                             an unseen graph, or a prompt while adapting
+                             (:mod:`graphfm.adapt.unigraph2`)
 
 The pretraining objective (reconstruction of every modality + shortest-path
 distances) is :class:`graphfm.objectives.unigraph2.UniGraph2Objective`.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, NamedTuple, Optional
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -69,13 +75,17 @@ class UniGraph2(PretrainedModel):
             model (``"none"``, ``"center"``, ``"standardize"``; see
             :func:`graphfm.encoders.normalize_features`); filled from the data module.
             (default: ``"center"``)
+        domains (list[str], optional): Names of the pretraining graphs, in the order of the
+            batches' ``domain`` index; each gets one learnable structure token per GNN layer
+            (initialised to ones, i.e. no scaling). Filled from the data module.
+            (default: ``None``: no tokens)
     """
 
     model_name = "unigraph2"
 
     def __init__(self, modalities: Dict[str, Any], hidden_dim: int = 256, num_experts: int = 8, top_k: int = 2,
                  noisy_gating: bool = True, gnn: str = "gat", num_layers: int = 2, heads: int = 4,
-                 dropout: float = 0.1, feature_norm: str = "center") -> None:
+                 dropout: float = 0.1, feature_norm: str = "center", domains: Optional[Sequence[str]] = None) -> None:
         super().__init__()
         from graphfm.encoders import FEATURE_NORMS
 
@@ -98,6 +108,30 @@ class UniGraph2(PretrainedModel):
         self.convs = nn.ModuleList([build_conv(gnn, hidden_dim, heads, dropout) for _ in range(num_layers)])
         self.norms = nn.ModuleList([nn.LayerNorm(hidden_dim) for _ in range(num_layers - 1)])
         self.dropout = nn.Dropout(dropout)
+        self.domains: List[str] = [str(d) for d in (domains or [])]
+        self.domain_tokens = nn.Parameter(torch.ones(len(self.domains), num_layers, hidden_dim))
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.convs)
+
+    def structure_scales(self, domain: Optional[Tensor] = None,
+                         prompt: Optional[Sequence[Tensor]] = None) -> Optional[List[Tensor]]:
+        """Per GNN layer, the scale of its input: ``prompt`` if given, else the node's
+        domain token (``domain``: long ``[N]``), else the mean source token (``None`` when
+        the model has no domain tokens)."""
+        if prompt is not None:
+            if len(prompt) != self.num_layers:
+                raise ConfigError(f"a structure prompt needs one tensor per GNN layer ({self.num_layers}), "
+                                  f"got {len(prompt)}")
+            return list(prompt)
+        if not self.domains:
+            return None
+        if domain is not None:
+            tok = self.domain_tokens[domain.to(self.domain_tokens.device).long()]          # [N, L, H]
+            return [tok[:, i] for i in range(self.num_layers)]
+        mean = self.domain_tokens.mean(0)
+        return [mean[i] for i in range(self.num_layers)]
 
     @property
     def modality_dims(self) -> Dict[str, int]:
@@ -137,7 +171,8 @@ class UniGraph2(PretrainedModel):
         return total / count.clamp(min=1.0), count.squeeze(-1) > 0
 
     def encode(self, feats: Mapping[str, Tensor], masks: Optional[Mapping[str, Tensor]], edge_index: Tensor,
-               node_mask: Optional[Tensor] = None) -> UniGraph2Output:
+               node_mask: Optional[Tensor] = None, domain: Optional[Tensor] = None,
+               prompt: Optional[Sequence[Tensor]] = None) -> UniGraph2Output:
         """Embed the nodes of one (batched) graph.
 
         Args:
@@ -146,17 +181,35 @@ class UniGraph2(PretrainedModel):
             edge_index (Tensor): ``[2, E]`` edges.
             node_mask (Tensor, optional): Bool ``[N]``: nodes whose features are replaced
                 by the learnable ``[MASK]`` token (pretraining). (default: ``None``)
+            domain (Tensor, optional): Long ``[N]`` index into :attr:`domains` (pretraining).
+            prompt (list[Tensor], optional): Per layer a ``[H]`` or ``[N, H]`` scale of the
+                layer's input that replaces the domain tokens (adaptation).
+        """
+        h, moe_loss, stats, present = self.encode_inputs(feats, masks, node_mask)
+        h = self.propagate(h, edge_index, self.structure_scales(domain, prompt))
+        return UniGraph2Output(h, moe_loss, stats, present)
+
+    def encode_inputs(self, feats: Mapping[str, Tensor], masks: Optional[Mapping[str, Tensor]],
+                      node_mask: Optional[Tensor] = None) -> tuple:
+        """The GNN's input: fused modalities, ``[MASK]`` where hidden, plus the MoE.
+
+        Returns:
+            ``(h [N, H], moe_loss, moe_stats, present [N])``.
         """
         h, present = self.fuse(feats, masks)
         hide = ~present if node_mask is None else (~present | node_mask.to(present.device))
         h = torch.where(hide.unsqueeze(-1), self.mask_token.expand_as(h), h)
         moe_out, moe_loss, stats = self.moe(h)
-        h = h + moe_out
+        return h + moe_out, moe_loss, stats, present
+
+    def propagate(self, h: Tensor, edge_index: Tensor, scales: Optional[Sequence[Tensor]] = None) -> Tensor:
+        """The GNN layers on ``h [N, H]``; layer ``l``'s input is multiplied by ``scales[l]``."""
         for i, conv in enumerate(self.convs):
-            h = conv(self.dropout(h), edge_index)
+            x = self.dropout(h)
+            h = conv(x if scales is None else x * scales[i], edge_index)
             if i < len(self.norms):
                 h = F.elu(self.norms[i](h))
-        return UniGraph2Output(h, moe_loss, stats, present)
+        return h
 
     def forward(self, batch: Mapping[str, Any]) -> Tensor:
         """Embeddings ``[N, H]`` of a batch ``{"feats", "masks", "edge_index"}``."""
@@ -192,14 +245,15 @@ class UniGraph2(PretrainedModel):
 
     @torch.no_grad()
     def embed_features(self, feats: Mapping[str, Tensor], masks: Optional[Mapping[str, Tensor]],
-                       edge_index: Tensor) -> Tensor:
-        """Embeddings from already-encoded modality features (eval mode, no gradients)."""
+                       edge_index: Tensor, prompt: Optional[Sequence[Tensor]] = None) -> Tensor:
+        """Embeddings from already-encoded modality features (eval mode, no gradients);
+        ``prompt`` as in :meth:`encode`."""
         was_training = self.training
         self.eval()
         device = self.mask_token.device
         feats = {k: v.to(device) for k, v in feats.items()}
         masks = {k: v.to(device) for k, v in masks.items()} if masks is not None else None
-        out = self.encode(feats, masks, edge_index.to(device)).h
+        out = self.encode(feats, masks, edge_index.to(device), prompt=prompt).h
         self.train(was_training)
         return out
 

@@ -13,7 +13,13 @@ He et al., WWW 2025, `arXiv:2502.00806 <https://arxiv.org/abs/2502.00806>`_, Sec
   MLPs on the masked nodes' embeddings only;
 * a shared decoder predicts the shortest-path distance (SPD) of sampled node pairs from
   their embeddings (mean squared error on ``dist / (cutoff + 1)``);
-* the MoE load-balancing loss keeps the experts in use.
+* the MoE load-balancing loss keeps the experts in use;
+* an anti-collapse term on the embeddings of the batch (VICReg's variance and covariance
+  terms, Bardes et al., ICLR 2022, `arXiv:2105.04906 <https://arxiv.org/abs/2105.04906>`_):
+  a hinge keeping every dimension's standard deviation at least 1 and a penalty on the
+  off-diagonal covariances, so that reconstruction cannot be met by a few directions.
+  Not in the paper; added because the pretrained embeddings otherwise lose rank
+  (``diag/effective_rank`` in ``metrics.csv`` shows it).
 
 The paper's release computes SPD for all pairs of a graph (quadratic memory); here the
 pairs are sampled *inside the batch's subgraphs*: ``spd_sources`` sources per step, a
@@ -41,6 +47,20 @@ def scaled_cosine_error(pred: Tensor, target: Tensor, gamma: float = 2.0) -> Ten
         return pred.sum() * 0.0
     cos = F.cosine_similarity(pred, target, dim=-1)
     return (1.0 - cos).clamp(min=0.0).pow(gamma).mean()
+
+
+def variance_covariance_loss(h: Tensor, eps: float = 1e-4) -> Tuple[Tensor, Tensor]:
+    """VICReg's variance hinge ``mean_j relu(1 - std_j)`` and covariance penalty
+    ``sum_{i != j} C_ij^2 / D`` of embeddings ``h [N, D]`` (zeros for fewer than 2 rows)."""
+    if h.size(0) < 2:
+        zero = h.sum() * 0.0
+        return zero, zero
+    x = h - h.mean(0)
+    std = torch.sqrt(x.var(0) + eps)
+    var = F.relu(1.0 - std).mean()
+    cov = (x.t() @ x) / (h.size(0) - 1)
+    off = cov - torch.diag(torch.diagonal(cov))
+    return var, off.pow(2).sum() / h.size(1)
 
 
 def sample_spd_pairs(edge_index: Tensor, num_nodes: int, batch: Optional[Tensor], num_sources: int,
@@ -103,20 +123,31 @@ class UniGraph2Objective(Objective):
         spd_cutoff (int): BFS depth of the SPD targets. (default: ``4``)
         moe_weight (float): Weight of the MoE balancing loss. (default: ``0.01``)
         decoder (str): ``"gnn"`` (re-mask, one shared GNN layer, then a linear head per
-            modality) or ``"mlp"`` (a two-layer MLP per modality). (default: ``"gnn"``)
+            modality) or ``"mlp"`` (a two-layer MLP per modality, as the official code).
+            (default: ``"gnn"``)
+        var_weight (float): Weight of the variance hinge on the embeddings; ``0`` disables
+            it. (default: ``0.0``)
+        cov_weight (float): Weight of the covariance penalty on the embeddings. (default: ``0.0``)
+        domain_tokens (bool): Scale each GNN layer's input by the node's source-domain token
+            (learned here, used by the dual prompts of :mod:`graphfm.adapt.unigraph2`); off,
+            every graph uses the mean token. (default: ``True``)
     """
 
     DECODERS = ("gnn", "mlp")
 
     def __init__(self, model: UniGraph2, mask_rate: float = 0.5, gamma: float = 2.0, spd_weight: float = 0.5,
                  spd_sources: int = 32, spd_pairs_per_source: int = 16, spd_cutoff: int = 4,
-                 moe_weight: float = 0.01, decoder: str = "gnn") -> None:
+                 moe_weight: float = 0.01, decoder: str = "gnn", var_weight: float = 0.0,
+                 cov_weight: float = 0.0, domain_tokens: bool = True) -> None:
         super().__init__(model)
         if not 0.0 < mask_rate < 1.0:
             raise ConfigError(f"objective.mask_rate must be in (0, 1), got {mask_rate}")
         if decoder not in self.DECODERS:
             raise ConfigError(f"objective.decoder '{decoder}' is unknown; valid: {', '.join(self.DECODERS)}")
+        if var_weight < 0 or cov_weight < 0:
+            raise ConfigError(f"objective.var_weight and cov_weight must be >= 0, got {var_weight}, {cov_weight}")
         self.mask_rate, self.gamma, self.spd_weight, self.moe_weight = mask_rate, gamma, spd_weight, moe_weight
+        self.var_weight, self.cov_weight, self.use_domain_tokens = var_weight, cov_weight, bool(domain_tokens)
         self.spd_sources, self.spd_pairs, self.spd_cutoff = spd_sources, spd_pairs_per_source, spd_cutoff
         hidden = model.hidden_dim
         kw = model.init_kwargs
@@ -144,7 +175,9 @@ class UniGraph2Objective(Objective):
 
     def forward_encoder(self, batch: Mapping[str, Any], node_mask: Tensor) -> UniGraph2Output:
         """Masked nodes -> ``[MASK]`` -> MoE -> GNN: embeddings ``h: [N, H]``."""
-        return self.model.encode(batch["feats"], batch.get("masks"), batch["edge_index"], node_mask=node_mask)
+        domain = batch.get("domain") if self.use_domain_tokens else None
+        return self.model.encode(batch["feats"], batch.get("masks"), batch["edge_index"], node_mask=node_mask,
+                                 domain=domain)
 
     def targets(self, batch: Mapping[str, Any], node_mask: Tensor) -> Dict[str, Tensor]:
         """Per modality, the masked nodes that have it (long indices): what is reconstructed."""
@@ -180,6 +213,9 @@ class UniGraph2Objective(Objective):
         if self.spd_weight > 0:
             spd, mae = self.spd_loss(batch, h)
             out["spd_loss"], out["spd_mae"] = self.spd_weight * spd, mae
+        if self.var_weight > 0 or self.cov_weight > 0:
+            var, cov = variance_covariance_loss(h)
+            out["var_loss"], out["cov_loss"] = self.var_weight * var, self.cov_weight * cov
         return out
 
     def spd_loss(self, batch: Mapping[str, Any], h: Tensor) -> Tuple[Tensor, Tensor]:
@@ -205,3 +241,19 @@ class UniGraph2Objective(Objective):
         out.update(moe_balance=enc.moe_loss.detach(), expert_load_max=load.max(), expert_load_min=load.min(),
                    router_entropy=enc.moe_stats["router_entropy"], mask_share=node_mask.float().mean())
         return out
+
+    @torch.no_grad()
+    def diagnostics(self, batch: Mapping[str, Any]) -> Dict[str, float]:
+        """Effective rank and mean cosine of the batch's embeddings, unmasked and in eval mode
+        (what is scored downstream); logged as ``diag/*`` by
+        :class:`~graphfm.engine.callbacks.EmbeddingDiagnostics`."""
+        from graphfm.stats import effective_rank, mean_cosine
+
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            domain = batch.get("domain") if self.use_domain_tokens else None
+            h = self.model.encode(batch["feats"], batch.get("masks"), batch["edge_index"], domain=domain).h
+        finally:
+            self.model.train(was_training)
+        return {"effective_rank": effective_rank(h), "mean_cosine": mean_cosine(h)}
