@@ -33,12 +33,20 @@ def embed_to_file(checkpoint: Union[str, Path], dataset: str, out: Union[str, Pa
     if plot is not None and Path(plot).suffix.lower() != ".png":
         raise GraphFMError(f"plot file '{plot}' must end in .png")
     model = load_model(checkpoint)
-    with torch.no_grad():
-        emb = model.embed_dataset(dataset, level=level, data_root=data_root)
-    array = emb.detach().float().cpu().numpy().astype(np.float32)
-    if not np.isfinite(array).all():
-        raise GraphFMError(f"embeddings of '{dataset}' contain NaN/Inf; the checkpoint or the data is broken")
-    write_npy(out, array)
+    array = None
+    if level == "node" and hasattr(model, "embed_chunks"):
+        from graphfm.data import load_dataset
+
+        data = load_dataset(dataset, root=data_root)
+        if not isinstance(data, list):
+            array = embed_chunked_to_npy(model, data, out, name=dataset)
+            del data
+    if array is None:
+        with torch.no_grad():
+            emb = model.embed_dataset(dataset, level=level, data_root=data_root)
+        array = emb.detach().float().cpu().numpy().astype(np.float32)
+        _check_finite(array, 0, dataset)
+        write_npy(out, array)
     if plot is not None:
         from graphfm.adapt.run import item_labels
 
@@ -46,6 +54,63 @@ def embed_to_file(checkpoint: Union[str, Path], dataset: str, out: Union[str, Pa
         labels = labels.numpy() if labels is not None and labels.numel() == array.shape[0] else None
         plot_embeddings(array, plot, labels=labels, title=f"{getattr(model, 'model_name', '')} embeddings of {dataset}")
     return tuple(array.shape)
+
+
+def embed_chunked_to_npy(model, data, out: Union[str, Path], chunk_size: int = 8192,
+                         name: str = "graph") -> np.ndarray:
+    """Write ``model.embed_chunks(data)`` (layer-wise chunked inference) into the ``.npy`` file
+    ``out`` through a memory map, chunk by chunk; return the file, memory-mapped read-only.
+
+    Written pages are flushed and dropped from the process as it goes, so the output never
+    has to fit in memory; the file appears under its name only once complete (atomic rename).
+
+    Args:
+        model: A model with ``embed_chunks(data, chunk_size)`` and ``hidden`` (e.g. SAMGPT).
+        data: The graph.
+        out (str or path): Output ``.npy`` (float32, row i = node i).
+        chunk_size (int): Rows per chunk. (default: ``8192``)
+        name (str): Dataset name for error messages. (default: ``"graph"``)
+    """
+    from graphfm.io import atomic_path
+
+    shape = (int(data.num_nodes), int(model.hidden))
+    with atomic_path(out) as tmp:
+        mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+        done = 0
+        with torch.no_grad():
+            for start, stop, rows in model.embed_chunks(data, chunk_size=chunk_size):
+                block = rows.detach().float().cpu().numpy()
+                _check_finite(block, start, name)
+                mm[start:stop] = block
+                if stop - done >= 16 * chunk_size or stop == shape[0]:
+                    _drop_pages(mm, done, stop)
+                    done = stop
+        del mm
+    return np.load(out, mmap_mode="r")
+
+
+def _drop_pages(mm: np.memmap, start: int, stop: int) -> None:
+    """Flush rows ``start .. stop - 1`` of a writable memory map to its file and drop them from
+    this process's resident memory (they stay in the file and the page cache)."""
+    import mmap
+
+    mm.flush()
+    raw = getattr(mm, "_mmap", None)
+    if raw is None or not hasattr(raw, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    base = mm.offset % mmap.ALLOCATIONGRANULARITY      # where the array starts inside the mapping
+    page = mmap.PAGESIZE
+    begin = (base + start * mm.strides[0]) // page * page
+    end = min(len(raw), -(-(base + stop * mm.strides[0]) // page) * page)
+    if end > begin:
+        raw.madvise(mmap.MADV_DONTNEED, begin, end - begin)
+
+
+def _check_finite(array: np.ndarray, start: int, name: str) -> None:
+    if not np.isfinite(array).all():
+        row = start + int(np.argwhere(~np.isfinite(array))[0][0])
+        raise GraphFMError(f"embeddings of '{name}' contain NaN/Inf (first at row {row}); the checkpoint or "
+                           "the data is broken")
 
 
 def plot_embeddings(array: np.ndarray, path: Union[str, Path], labels: Optional[np.ndarray] = None,

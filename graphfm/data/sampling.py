@@ -28,7 +28,7 @@ from graphfm.errors import DataError
 
 UNREACHABLE = -1
 
-__all__ = ["to_csr", "bfs_distances", "k_hop_subgraphs", "ego_graphs", "random_walk_subgraphs",
+__all__ = ["to_csr", "cached_csr", "bfs_distances", "k_hop_subgraphs", "ego_graphs", "random_walk_subgraphs",
            "ego_graph_dataset", "induced_subgraphs", "UNREACHABLE"]
 
 
@@ -37,10 +37,34 @@ def to_csr(edge_index: Tensor, num_nodes: int) -> Tuple[Tensor, Tensor]:
     row, col = edge_index
     if row.numel() and (int(row.min()) < 0 or int(edge_index.max()) >= num_nodes):
         raise DataError(f"edge_index has node indices outside [0, {num_nodes}); validate the graph")
-    perm = torch.argsort(row * num_nodes + col)
     rowptr = torch.zeros(num_nodes + 1, dtype=torch.long)
     rowptr[1:] = torch.bincount(row, minlength=num_nodes).cumsum(0)
-    return rowptr, col[perm]
+    key = row * num_nodes + col
+    if key.numel() > 1 and not bool((key[1:] >= key[:-1]).all()):   # coalesced graphs are sorted already
+        return rowptr, col[torch.argsort(key)]
+    return rowptr, col.clone()
+
+
+def cached_csr(data: Data) -> Tuple[Tensor, Tensor]:
+    """:func:`to_csr` of ``data.edge_index``, built once per graph and kept on ``data``.
+
+    The samplers below call it, so a data module that samples the same graph every step
+    sorts its edges once, not once per call. The cache is keyed by the edge tensor's
+    identity, version and shape, so replacing or modifying ``data.edge_index`` in place
+    rebuilds it; it lives in ``data.__dict__`` (not a graph attribute: batching, saving and
+    ``clone`` of the storage ignore it).
+
+    Args:
+        data (Data): The graph.
+    """
+    ei = data.edge_index
+    key = (id(ei), ei._version, tuple(ei.shape), int(data.num_nodes))
+    hit = data.__dict__.get("_graphfm_csr")
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    csr = to_csr(ei, int(data.num_nodes))
+    data.__dict__["_graphfm_csr"] = (key, csr, ei)   # holding ei keeps its id from being reused
+    return csr
 
 
 def _neighbours(rowptr: Tensor, col: Tensor, group: Tensor, node: Tensor,
@@ -132,7 +156,7 @@ def induced_subgraphs(data: Data, key: Tensor, centers: Tensor, as_batch: bool =
     (``[C]``, the centres' positions in the batch) instead.
     """
     n = data.num_nodes
-    rowptr, col = rowptr_col if rowptr_col is not None else to_csr(data.edge_index, n)
+    rowptr, col = rowptr_col if rowptr_col is not None else cached_csr(data)
     group, node = key // n, key % n
     counts = torch.bincount(group, minlength=centers.numel())
     ptr = torch.zeros(centers.numel() + 1, dtype=torch.long)
@@ -186,7 +210,7 @@ def k_hop_subgraphs(data: Data, centers: Tensor, hops: int = 2, max_degree: Opti
     """
     centers = torch.as_tensor(centers, dtype=torch.long).view(-1)
     _check_centers(centers, data.num_nodes)
-    rowptr, col = to_csr(data.edge_index, data.num_nodes)
+    rowptr, col = cached_csr(data)
     gen = torch.Generator().manual_seed(seed)
     key, _ = _bfs_pairs(rowptr, col, centers, hops, max_degree, gen)
     return induced_subgraphs(data, key, centers, as_batch, (rowptr, col))
@@ -220,7 +244,7 @@ def random_walk_subgraphs(data: Data, centers: Tensor, walk_length: int = 8, num
     centers = torch.as_tensor(centers, dtype=torch.long).view(-1)
     _check_centers(centers, data.num_nodes)
     n = data.num_nodes
-    rowptr, col = to_csr(data.edge_index, n)
+    rowptr, col = cached_csr(data)
     deg = rowptr[1:] - rowptr[:-1]
     gen = torch.Generator().manual_seed(seed)
     group = torch.arange(centers.numel()).repeat_interleave(num_walks)

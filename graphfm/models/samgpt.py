@@ -14,7 +14,7 @@ tokens, or ones), or adapted with prompts (:mod:`graphfm.adapt.samgpt`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from graphfm.errors import ConfigError, DataError
 from graphfm.models.base import MODELS, PretrainedModel
 from graphfm.nn import NormalizedAdjacency, TokenGCN, spmm_batched
+from graphfm.nn.propagation import empty_rows
 
 __all__ = ["SAMGPT", "PreparedGraph"]
 
@@ -214,6 +215,67 @@ class SAMGPT(PretrainedModel):
         feature, structure = self.tokens_of(domain) if domain in self.domains else self.neutral_tokens()
         with torch.no_grad():
             return self.encode(prepared, feature, structure)
+
+    def embed_chunks(self, data: Any, chunk_size: int = 8192) -> Iterator[Tuple[int, int, Tensor]]:
+        """Node embeddings of :meth:`embed`, computed layer by layer in row chunks.
+
+        Each layer but the last is computed into one ``[N, hidden]`` buffer (two per branch
+        alive at a time), ``chunk_size`` rows at a time (``Â[rows] @ H`` then the dense
+        layer), so working memory beyond those buffers is bounded by the chunk size; the
+        last layer is yielded chunk by chunk, for the caller to write out (e.g. into a
+        memory-mapped ``.npy``, :func:`graphfm.embed.embed_to_file`). Equal to
+        :meth:`embed` up to float rounding.
+
+        Args:
+            data: A graph with ``x`` and ``edge_index`` (and ``domain``).
+            chunk_size (int): Rows per chunk. (default: ``8192``)
+
+        Yields:
+            ``(start, stop, emb)``: rows ``start .. stop - 1`` of the embeddings, ``[stop - start, hidden]``.
+        """
+        if int(chunk_size) < 1:
+            raise ConfigError(f"chunk_size must be a positive number of rows, got {chunk_size}")
+        domain = str(getattr(data, "domain", "target"))
+        x = getattr(data, "x", None)
+        if x is None:
+            raise DataError(f"graph '{domain}' has no node features (data.x is None); give it features, e.g. "
+                            "graphfm.data.structural.structural_features")
+        known = domain in self.domains
+        feature, structure = self.tokens_of(domain) if known else self.neutral_tokens()
+        n, device, last = int(data.num_nodes), self.feature_tokens.device, self.gcn.num_layers - 1
+        with torch.no_grad():
+            mat = NormalizedAdjacency(data.edge_index.cpu(), n).matrix()
+            aligned = self.aligner.transform(x.float(), domain if known else None).to(device)
+            runs = [(feature, structure)] if self.branches == "single" else [(feature, None), (None, structure)]
+            states = []
+            for feat, struct in runs:
+                h = aligned
+                for i in range(last):
+                    nxt = empty_rows(n, self.gcn.dims[i + 1], device)
+                    for a in range(0, n, chunk_size):
+                        b = min(n, a + chunk_size)
+                        nxt[a:b] = self._layer_rows(mat, i, h, feat, struct, a, b)
+                    h = nxt
+                states.append(h)
+            del aligned
+            for a in range(0, n, chunk_size):
+                b = min(n, a + chunk_size)
+                out = None
+                for h, (feat, struct) in zip(states, runs):
+                    rows = self._layer_rows(mat, last, h, feat, struct, a, b)
+                    out = rows if out is None else out + rows
+                yield a, b, out
+
+    def _layer_rows(self, mat: Any, index: int, h: Tensor, feature: Optional[Tensor],
+                    structure: Optional[Sequence[Tensor]], start: int, stop: int) -> Tensor:
+        """Rows ``start .. stop - 1`` of GCN layer ``index`` on the previous layer's output ``h``."""
+        agg = mat.rows(start, stop).product(h).unsqueeze(1)
+        if index == 0 and feature is not None:
+            agg = agg * feature
+        out = self.gcn.layer(index, agg, structure[index] if structure is not None else None)
+        if index > 0 and self.gcn.residual:
+            out = out + h[start:stop].unsqueeze(1)
+        return out.squeeze(1)
 
     def embed_graphs(self, graphs: Sequence[Any]) -> Tensor:
         """Graph embeddings ``[G, hidden]``: mean node embedding of each graph, the set
