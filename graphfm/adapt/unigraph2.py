@@ -38,7 +38,7 @@ class DualPromptConfig:
     """Options of the dual-prompt adaptation.
 
     Args:
-        steps (int): Adam steps per task; ``0`` keeps the start prompts. (default: ``20``)
+        steps (int): Adam steps per task; ``0`` keeps the start prompts. (default: ``10``)
         lr (float): Learning rate. (default: ``0.01``)
         temperature (float): Temperature of the prototype loss. (default: ``0.1``)
         beta (float): Weight of the specific relative to the holistic prompts. (default: ``1.0``)
@@ -46,7 +46,7 @@ class DualPromptConfig:
         chunk (int): Tasks tuned together. (default: ``25``)
     """
 
-    steps: int = 20
+    steps: int = 10
     lr: float = 0.01
     temperature: float = 0.1
     beta: float = 1.0

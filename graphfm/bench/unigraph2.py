@@ -1,18 +1,25 @@
-"""``graphfm bench unigraph2``: pretrain UniGraph2 on source graphs, few-shot on a held-out target.
+"""``graphfm bench unigraph2``: UniGraph2 pretrained on other graphs, scored on held-out text-attributed graphs.
 
 UniGraph2 (He et al., WWW 2025, `arXiv:2502.00806 <https://arxiv.org/abs/2502.00806>`_)
-is pretrained with ``configs/unigraph2/pretrain.yaml`` (CiteSeer-TAG text, the digits
-image graph with captions, Photo and Computers as precomputed-feature domains). The
-target (Cora-TAG by default) is never seen in pretraining. Each method's node
-embeddings of the target are scored by
+is pretrained with ``configs/unigraph2/pretrain.yaml``. For each target (Cora-TAG,
+CiteSeer-TAG) every graph of the config that shares the target's base name (``Cora``
+for ``Cora-TAG``) is dropped from the sources, so the target is never seen in any form.
+The digits graph's images go through a MultiMAE encoder pretrained on the digits images
+(``configs/multimodal/multimae.yaml``; pretrained first, once, when the config's
+checkpoint does not exist). For each of ``seeds`` pretraining seeds ``s``:
 
-* few-shot node classification over all classes, 1 and 5 shots, nearest-prototype
-  (cosine) classifier, ``tasks`` tasks for each of ``seeds`` seeds;
-* a linear probe (logistic regression) trained on 20 random nodes per class and tested
-  on all other nodes, one split per seed.
+* ``unigraph2``: pretrained with seed ``s``; its embeddings of the target (mean token);
+* ``unigraph2_prompted``: the same backbone with dual prompts tuned per task
+  (:mod:`graphfm.adapt.unigraph2`);
+* ``random_init``: the same architecture untrained (``untrained_copy(s)``);
+* ``frozen_encoder``: the normalised frozen modality features, no graph;
+* ``target_ssl``: the same backbone and objective trained on the target alone (no labels),
+  as many steps, seed ``s``.
 
-Methods: ``unigraph2`` (pretrained), ``frozen_encoder`` (the frozen modality features
-alone, no graph) and ``random_init`` (the same architecture, untrained).
+Scores, all methods on the same items: nearest-prototype (cosine) few-shot accuracy at
+1 and 5 shots on ``tasks`` tasks drawn with seed ``s``, and a logistic-regression probe
+on ``PROBE_PER_CLASS`` nodes per class (``PROBE_SPLITS`` splits per seed). The Markdown
+(:mod:`graphfm.bench.unigraph2_report`) pairs the same task under the same seed.
 """
 from __future__ import annotations
 
@@ -29,62 +36,65 @@ from graphfm.bench.base import BENCHMARKS, write_results
 from graphfm.errors import ConfigError
 
 NAME = "unigraph2"
-CONFIG = "unigraph2/pretrain"  # a bundled config name, resolved by graphfm.config.resolve_config
+CONFIG = "unigraph2/pretrain"
+IMAGE_CONFIG = "multimodal/multimae"
+IMAGE_STEPS = 1200   # MultiMAE steps on the digits images (its probe beats random init after ~1000)
+TARGETS = ("Cora-TAG", "CiteSeer-TAG")
+METHODS = ("unigraph2", "unigraph2_prompted", "random_init", "frozen_encoder", "target_ssl")
+SHOTS = (1, 5)
 PROBE_PER_CLASS = 20
+PROBE_SPLITS = 5
 
 
 @BENCHMARKS.register(NAME)
 def run(out_dir: Path, data_root: Optional[str] = None, quick: bool = False,
         targets: Optional[Sequence[str]] = None, tasks: Optional[int] = None, seeds: Optional[int] = None,
         steps: Optional[int] = None, config: Optional[str] = None, cache_dir: Optional[str] = None,
-        checkpoint_dir: Optional[str] = None) -> Dict[str, Any]:
+        checkpoint_dir: Optional[str] = None, prompt_steps: Optional[int] = None) -> Dict[str, Any]:
     """Run the benchmark and write ``out_dir/unigraph2.{json,md}``.
 
     Args:
         out_dir (Path): Output folder.
         data_root (str, optional): Data root. (default: ``$GRAPHFM_DATA`` or ``./data``)
-        quick (bool): Small version (two source graphs, 32-token texts, 30 steps,
-            20 tasks x 2 seeds) for smoke tests. (default: ``False``)
-        targets (list[str], optional): Held-out targets. (default: ``["Cora-TAG"]``)
-        tasks (int, optional): Few-shot tasks per seed. (default: ``100``; quick ``20``)
-        seeds (int, optional): Seeds. (default: ``5``; quick ``2``)
-        steps (int, optional): Pretraining steps. (default: the config's)
+        quick (bool): Smoke-test size (text + digits sources, 32-token texts, 30 steps,
+            10 tasks, one seed, first target). (default: ``False``)
+        targets (list[str], optional): Held-out targets. (default: Cora-TAG and CiteSeer-TAG)
+        tasks (int, optional): Few-shot tasks per seed and shot count. (default: ``50``)
+        seeds (int, optional): Pretraining seeds. (default: ``3``)
+        steps (int, optional): Pretraining (and ``target_ssl``) steps. (default: the config's)
         config (str, optional): Pretraining config. (default: ``configs/unigraph2/pretrain.yaml``)
-        cache_dir (str, optional): Encoder-output cache. (default: ``$GRAPHFM_CACHE``)
-        checkpoint_dir (str, optional): Keep the pretrained checkpoint there
-            (default: a temporary folder, deleted afterwards).
+        cache_dir (str, optional): Encoder-output cache; the MultiMAE checkpoint is kept
+            beside it. (default: ``$GRAPHFM_CACHE``)
+        checkpoint_dir (str, optional): Keep the pretrained checkpoints there.
+        prompt_steps (int, optional): Dual-prompt tuning steps. (default: ``DualPromptConfig``'s)
     """
-    import graphfm.engine.datamodules.multimodal_graph  # noqa: F401  (registers multimodal_graphs)
-    from graphfm.engine import pretrain
-    from graphfm.models.unigraph2 import UniGraph2
+    from graphfm.adapt.unigraph2 import DualPromptConfig
 
-    tasks, seeds = tasks or (20 if quick else 100), seeds or (2 if quick else 5)
-    targets = list(targets or ["Cora-TAG"])
+    start = time.perf_counter()
+    quick_targets = list(targets or TARGETS)[:1] if quick else list(targets or TARGETS)
+    tasks, seeds = tasks or (10 if quick else 50), seeds or (1 if quick else 3)
     cfg = experiment(quick=quick, config=config, steps=steps, cache_dir=cache_dir)
-    sources = [g["name"] if isinstance(g, Mapping) else g for g in cfg["data"]["graphs"]]
-    leaked = sorted(set(targets) & set(sources))
-    if leaked:
-        raise ConfigError(f"targets {leaked} are also pretraining sources; a held-out target must not be")
-    with tempfile.TemporaryDirectory(prefix="unigraph2-bench-") as tmp:
-        run_dir = Path(checkpoint_dir or tmp)
-        start = time.perf_counter()
-        threads = torch.get_num_threads()
-        if not torch.cuda.is_available():
-            torch.set_num_threads(1)  # batches of ~1k nodes: one CPU thread avoids costly thread sync per op
-        try:
-            pretrain(cfg, run_dir, data_root=data_root)
-        finally:
-            torch.set_num_threads(threads)
-        pretrain_s = time.perf_counter() - start
-        model = UniGraph2.from_pretrained(run_dir)
-        final = _final_losses(run_dir / "logs" / "metrics.csv")
+    timing: Dict[str, Any] = {"image_encoder_seconds": ensure_image_encoder(cfg, cache_dir, quick)}
+    prompt_cfg = DualPromptConfig(**({} if prompt_steps is None else {"steps": int(prompt_steps)}))
     rows: List[Dict[str, Any]] = []
-    for target in targets:
-        rows += evaluate_target(model, target, data_root, tasks, seeds, cache_dir, seed=int(cfg["seed"]))
-    extra = {"pretrain_seconds": round(pretrain_s, 1), "pretrain_steps": cfg["trainer"]["max_steps"],
-             "sources": sources, "final_losses": final}
-    return write_results(Path(out_dir), NAME, rows, extra_md=_notes(rows, extra, quick), extra=extra,
-                         columns=("target", "task", "method", "protocol", "shots", "mean", "std", "n", "seconds"))
+    diagnostics: Dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="unigraph2-bench-") as tmp:
+        work = Path(checkpoint_dir or tmp)
+        for target in quick_targets:
+            t0 = time.perf_counter()
+            result = evaluate_target(cfg, target, work, data_root, tasks, seeds, prompt_cfg)
+            rows += result["rows"]
+            diagnostics[target] = result["diagnostics"]
+            timing[target] = dict(result["timing"], seconds=round(time.perf_counter() - t0, 1))
+    timing["total_seconds"] = round(time.perf_counter() - start, 1)
+    extra = {"timing": timing, "diagnostics": diagnostics, "settings": {
+        "tasks": tasks, "seeds": seeds, "shots": list(SHOTS), "probe_per_class": PROBE_PER_CLASS,
+        "probe_splits": PROBE_SPLITS, "steps": cfg["trainer"]["max_steps"], "prompt": vars(prompt_cfg),
+        "model": cfg["model"], "objective": cfg["objective"], "quick": quick}}
+    from graphfm.bench.unigraph2_report import report_markdown
+
+    return write_results(Path(out_dir), NAME, rows, extra_md=report_markdown(rows, extra), extra=extra,
+                         columns=("target", "method", "protocol", "shots", "mean", "std", "n", "seconds"))
 
 
 def experiment(quick: bool = False, config: Optional[str] = None, steps: Optional[int] = None,
@@ -92,12 +102,10 @@ def experiment(quick: bool = False, config: Optional[str] = None, steps: Optiona
     """The pretraining experiment as a dict (the YAML file, shrunk when ``quick``)."""
     from graphfm.config import load_yaml, resolve_config
 
-    path = resolve_config(config or CONFIG)
-    cfg = copy.deepcopy(load_yaml(path))
+    cfg = copy.deepcopy(load_yaml(resolve_config(config or CONFIG)))
     data, trainer = cfg["data"], cfg.setdefault("trainer", {})
     if quick:
-        data["graphs"] = [g for g in data["graphs"]
-                          if (g["name"] if isinstance(g, Mapping) else g) in ("CiteSeer-TAG", "digits-graph")]
+        data["graphs"] = [g for g in data["graphs"] if _name(g) in ("Cora-TAG", "CiteSeer-TAG", "digits-graph")]
         data["modalities"] = {k: v for k, v in data["modalities"].items() if not v.get("domains")}
         if "text" in data["modalities"]:
             data["modalities"]["text"]["encoder"]["max_length"] = 32
@@ -106,54 +114,150 @@ def experiment(quick: bool = False, config: Optional[str] = None, steps: Optiona
         trainer["max_steps"] = int(steps)
     if cache_dir is not None:
         data["cache_dir"] = cache_dir
-    trainer.setdefault("progress", False)
+    trainer["progress"] = False
+    data["progress"] = False
     return cfg
 
 
-def evaluate_target(model: Any, target: str, data_root: Optional[str], tasks: int, seeds: int,
-                    cache_dir: Optional[str] = None, seed: int = 0) -> List[Dict[str, Any]]:
-    """Rows for ``unigraph2``, ``frozen_encoder`` and ``random_init`` on one held-out target."""
+def sources_for(cfg: Mapping[str, Any], target: str) -> Dict[str, Any]:
+    """The experiment for ``target``: every graph sharing its base name (``Cora`` of
+    ``Cora-TAG``) dropped, and modalities no remaining graph has removed."""
+    out = copy.deepcopy(dict(cfg))
+    base = _base(target)
+    graphs = [g for g in out["data"]["graphs"] if _base(_name(g)) != base]
+    if not graphs:
+        raise ConfigError(f"no pretraining source is left once graphs like '{target}' are held out; add other "
+                          "graphs to data.graphs")
+    out["data"]["graphs"] = graphs
+    names = {_base(_name(g)) for g in graphs}
+    out["data"]["modalities"] = {k: v for k, v in out["data"]["modalities"].items()
+                                 if not v.get("domains") or any(_base(str(d)) in names for d in v["domains"])}
+    return out
+
+
+def target_only(cfg: Mapping[str, Any], target: str, modalities: Sequence[str]) -> Dict[str, Any]:
+    """The ``target_ssl`` experiment: the same model and objective on the target graph alone."""
+    out = copy.deepcopy(dict(cfg))
+    out["name"] = f"{out.get('name', NAME)}-target-ssl"
+    out["data"]["graphs"] = [{"name": target, "weight": 1.0}]
+    out["data"]["modalities"] = {k: v for k, v in out["data"]["modalities"].items() if k in modalities}
+    return out
+
+
+def ensure_image_encoder(cfg: Dict[str, Any], cache_dir: Optional[str], quick: bool = False) -> float:
+    """Point every ``graphfm`` image encoder of ``cfg`` whose checkpoint does not exist at a
+    MultiMAE run on the digits images, pretraining it first if needed; returns the seconds spent."""
+    from graphfm.config import load_yaml, resolve_config
+    from graphfm.encoders.cache import default_cache_dir
+
+    specs = [s for s in cfg["data"]["modalities"].values()
+             if isinstance(s.get("encoder"), Mapping) and s["encoder"].get("name") == "graphfm"
+             and not (Path(str(s["encoder"].get("checkpoint") or "")) / "model.safetensors").is_file()]
+    if not specs:
+        return 0.0
+    image_cfg = copy.deepcopy(load_yaml(resolve_config(IMAGE_CONFIG)))
+    image_cfg["trainer"]["max_steps"] = 20 if quick else IMAGE_STEPS
+    image_cfg["trainer"]["progress"] = False
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
+    run_dir = root.parent / "checkpoints" / f"multimae-digits-{image_cfg['trainer']['max_steps']}steps"
+    start = time.perf_counter()
+    if not (run_dir / "model.safetensors").is_file():
+        _pretrain(image_cfg, run_dir)
+    for spec in specs:
+        spec["encoder"]["checkpoint"] = str(run_dir)
+    return round(time.perf_counter() - start, 1)
+
+
+def _pretrain(cfg: Dict[str, Any], run_dir: Path, data_root: Optional[str] = None) -> float:
+    from graphfm.engine import pretrain
+
+    start = time.perf_counter()
+    threads = torch.get_num_threads()
+    if not torch.cuda.is_available():
+        torch.set_num_threads(1)   # small batches: one CPU thread avoids costly thread sync per op
+    try:
+        pretrain(cfg, run_dir, data_root=data_root)
+    finally:
+        torch.set_num_threads(threads)
+    return time.perf_counter() - start
+
+
+def evaluate_target(cfg: Dict[str, Any], target: str, work: Path, data_root: Optional[str], tasks: int,
+                    seeds: int, prompt_cfg: Any) -> Dict[str, Any]:
+    """Pretrain per seed, train ``target_ssl``, score every method on the same tasks."""
+    from graphfm.adapt.unigraph2 import DualPromptTuner
     from graphfm.engine.datamodules.multimodal_graph import load_graph
     from graphfm.models.unigraph2 import UniGraph2
+    from graphfm.stats import effective_rank, mean_cosine
 
     data = load_graph(target, data_root)
-    start = time.perf_counter()
-    feats, masks = model.prepare(data, cache_dir=cache_dir)
-    encode_s = time.perf_counter() - start
-    untrained = model.untrained_copy(seed=seed)
-    methods = {
-        "unigraph2": lambda: model.embed_features(feats, masks, data.edge_index),
-        "frozen_encoder": lambda: torch.cat([feats[m] for m in sorted(feats)], dim=1),
-        "random_init": lambda: untrained.embed_features(feats, masks, data.edge_index),
-    }
+    src_cfg = sources_for(cfg, target)
+    acc: Dict[tuple, List[float]] = {}
+    secs: Dict[str, float] = {m: 0.0 for m in METHODS}
+    diag: Dict[str, Dict[str, List[float]]] = {m: {"effective_rank": [], "mean_cosine": []} for m in METHODS}
+    timing = {"pretrain_seconds": 0.0, "target_ssl_seconds": 0.0}
+    for seed in range(seeds):
+        run_cfg = dict(copy.deepcopy(src_cfg), seed=seed)
+        run_cfg["data"]["seed"] = seed
+        run_dir = work / f"{_base(target)}-seed{seed}"
+        timing["pretrain_seconds"] += _pretrain(run_cfg, run_dir, data_root)
+        model = UniGraph2.from_pretrained(run_dir)
+        feats, masks = model.prepare(data, progress=False, cache_dir=cfg["data"].get("cache_dir"))
+        ssl_dir = work / f"{_base(target)}-ssl-seed{seed}"
+        timing["target_ssl_seconds"] += _pretrain(target_only(run_cfg, target, sorted(feats)), ssl_dir, data_root)
+        ssl = UniGraph2.from_pretrained(ssl_dir)
+        ssl_feats, ssl_masks = ssl.prepare(data, progress=False, cache_dir=cfg["data"].get("cache_dir"))
+        untrained = model.untrained_copy(seed=seed)
+        embed = {
+            "unigraph2": lambda: model.embed_features(feats, masks, data.edge_index),
+            "random_init": lambda: untrained.embed_features(feats, masks, data.edge_index),
+            "frozen_encoder": lambda: torch.cat([feats[m] for m in sorted(feats)], dim=1),
+            "target_ssl": lambda: ssl.embed_features(ssl_feats, ssl_masks, data.edge_index),
+        }
+        for method, fn in embed.items():
+            t0 = time.perf_counter()
+            emb = fn()
+            diag[method]["effective_rank"].append(effective_rank(emb))
+            diag[method]["mean_cosine"].append(mean_cosine(emb))
+            for key, values in score_embeddings(emb, data.y, tasks, seed).items():
+                acc.setdefault((method,) + key, []).extend(values)
+            secs[method] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        tuner = DualPromptTuner(model, feats, masks, data.edge_index, prompt_cfg)
+        for k, few in _tasks(data.y, tasks, seed).items():
+            acc.setdefault(("unigraph2_prompted", "prototype", k), []).extend(tuner.run(few, seed=seed).tolist())
+        secs["unigraph2_prompted"] += time.perf_counter() - t0
+        diag["unigraph2_prompted"] = diag["unigraph2"]   # the same frozen backbone before tuning
     rows = []
-    for method, embed in methods.items():
-        start = time.perf_counter()
-        emb = embed()
-        embed_s = time.perf_counter() - start
-        for row in score_embeddings(emb, data.y, tasks, seeds):
-            row["seconds"] = round(row["seconds"] + embed_s, 2)
-            rows.append(dict(target=target, task="node", method=method, **row, encode_seconds=round(encode_s, 1)))
-    return rows
+    per_seed = {"prototype": tasks, "linear_probe": PROBE_SPLITS}
+    from graphfm.stats import summarise
+
+    for (method, protocol, shots), values in acc.items():
+        rows.append(dict(target=target, task="node", method=method, protocol=protocol, shots=shots,
+                         **summarise(values, seconds=secs[method], digits=2), seeds=seeds,
+                         per_seed=per_seed[protocol]))
+    rows.sort(key=lambda r: (METHODS.index(r["method"]), r["protocol"] != "prototype", r["shots"]))
+    summary = {m: {k: round(sum(v) / len(v), 2) for k, v in d.items() if v} for m, d in diag.items()}
+    return {"rows": rows, "diagnostics": summary,
+            "timing": {k: round(v, 1) for k, v in timing.items()}}
 
 
-def score_embeddings(emb: Tensor, y: Tensor, tasks: int, seeds: int,
-                     shots: Sequence[int] = (1, 5)) -> List[Dict[str, Any]]:
-    """Prototype few-shot accuracy per ``shots`` and linear-probe accuracy (percent, mean/std over runs)."""
-    from graphfm.adapt import linear_probe_accuracy, prototype_accuracy, sample_tasks
+def _tasks(y: Tensor, tasks: int, seed: int) -> Dict[int, Any]:
+    from graphfm.adapt import sample_tasks
 
-    rows = []
-    for k in shots:
-        start = time.perf_counter()
-        accs = torch.cat([prototype_accuracy(emb, sample_tasks(y, k, tasks, seed=s)) for s in range(seeds)])
-        rows.append(dict(protocol="prototype", shots=k, tasks=tasks, seeds=seeds, **_stats(accs),
-                         seconds=time.perf_counter() - start))
-    start = time.perf_counter()
-    probe = torch.tensor([linear_probe_accuracy(emb, y, *probe_split(y, PROBE_PER_CLASS, s), seed=s)
-                          for s in range(seeds)])
-    rows.append(dict(protocol="linear_probe", shots=PROBE_PER_CLASS, tasks=1, seeds=seeds, **_stats(probe),
-                     seconds=time.perf_counter() - start))
-    return rows
+    return {k: sample_tasks(y, k, tasks, seed=seed) for k in SHOTS}
+
+
+def score_embeddings(emb: Tensor, y: Tensor, tasks: int, seed: int) -> Dict[tuple, List[float]]:
+    """Per-task prototype accuracies at every shot count and per-split probe accuracies (percent)."""
+    from graphfm.adapt import linear_probe_accuracy, prototype_accuracy
+
+    out: Dict[tuple, List[float]] = {}
+    for k, few in _tasks(y, tasks, seed).items():
+        out[("prototype", k)] = prototype_accuracy(emb, few).tolist()
+    splits = [probe_split(y, PROBE_PER_CLASS, seed * PROBE_SPLITS + i) for i in range(PROBE_SPLITS)]
+    out[("linear_probe", PROBE_PER_CLASS)] = [linear_probe_accuracy(emb, y, tr, te, seed=seed) for tr, te in splits]
+    return out
 
 
 def probe_split(y: Tensor, per_class: int, seed: int) -> tuple:
@@ -169,71 +273,10 @@ def probe_split(y: Tensor, per_class: int, seed: int) -> tuple:
     return train, (test & (y >= 0)).nonzero().view(-1)
 
 
-def _stats(values: Tensor) -> Dict[str, Any]:
-    values = values.double()
-    std = float(values.std()) if values.numel() > 1 else 0.0
-    return {"mean": round(float(values.mean()), 2), "std": round(std, 2), "n": int(values.numel())}
+def _name(entry: Any) -> str:
+    return str(entry["name"] if isinstance(entry, Mapping) else entry)
 
 
-def _final_losses(csv_path: Path) -> Dict[str, float]:
-    """Last logged value of every ``*loss`` column of the training log."""
-    import csv
-
-    if not csv_path.is_file():
-        return {}
-    with open(csv_path) as fh:
-        rows = list(csv.DictReader(fh))
-    out = {}
-    for col in (rows[0].keys() if rows else []):
-        if col.endswith("loss"):
-            vals = [r[col] for r in rows if r.get(col) not in (None, "")]
-            if vals:
-                out[col.replace("train/", "")] = round(float(vals[-1]), 4)
-    return out
-
-
-def _differences(rows: List[Dict[str, Any]]) -> List[str]:
-    """Markdown lines: accuracy of ``unigraph2`` minus each baseline's, per target and protocol."""
-    score = {(r["target"], r["method"], r["protocol"], r["shots"]): r["mean"] for r in rows}
-    lines = ["", "Difference in points (unigraph2 minus baseline; positive = UniGraph2 better):", ""]
-    for (target, method, protocol, shots), mean in score.items():
-        if method != "unigraph2":
-            continue
-        diffs = [f"{base} {mean - score[(target, base, protocol, shots)]:+.2f}"
-                 for base in ("frozen_encoder", "random_init") if (target, base, protocol, shots) in score]
-        label = "linear probe" if protocol == "linear_probe" else f"{shots}-shot"
-        lines.append(f"- {target}, {label}: {', '.join(diffs)}")
-    return lines
-
-
-def _notes(rows: List[Dict[str, Any]], extra: Dict[str, Any], quick: bool) -> str:
-    lines = ["", "## Summary (accuracy %, mean ± std)", "",
-             "| target | method | 1-shot | 5-shot | linear probe |", "|---|---|---|---|---|"]
-    cells: Dict[tuple, Dict[str, str]] = {}
-    for r in rows:
-        key = "linear probe" if r["protocol"] == "linear_probe" else f"{r['shots']}-shot"
-        cells.setdefault((r["target"], r["method"]), {})[key] = f"{r['mean']:.2f} ± {r['std']:.2f}"
-    for (target, method), c in cells.items():
-        lines.append(f"| {target} | {method} | {c.get('1-shot', '–')} | {c.get('5-shot', '–')} | "
-                     f"{c.get('linear probe', '–')} |")
-    lines += _differences(rows)
-    lines += ["", "## Notes", "",
-              f"- Pretraining sources: {', '.join(extra['sources'])}; {extra['pretrain_steps']} steps in "
-              f"{extra['pretrain_seconds']} s (including encoding, or reading the encoder cache).",
-              f"- Final training losses: {extra['final_losses']}.",
-              "- `frozen_encoder`: the frozen modality encoder outputs (MiniLM mean-pooled text for Cora-TAG) "
-              "after the same per-graph normalisation the model gets (`feature_norm`), no graph. "
-              "`random_init`: UniGraph2 with the same architecture, untrained. `seconds`: embedding + scoring; "
-              "`encode_seconds` in the JSON: running (or reading the cache of) the frozen encoders on the target.",
-              "- Prototype protocol: all classes, support drawn per seed, queries = up to 1000 other "
-              "labelled nodes; `n` = tasks x seeds. Linear probe: 20 nodes per class train, the rest test.",
-              "- `random_init` isolates what pretraining adds: an untrained UniGraph2 already propagates the "
-              "frozen features over the target's edges, which is where most of the gain over `frozen_encoder` "
-              "comes from on a homophilous citation graph.",
-              "- The image encoder of the digits domain is a randomly initialised open_clip ViT-B-32 "
-              "(no weights can be downloaded here); pass `weights: <file>` in the config for a pretrained one.",
-              "- Paper numbers: UniGraph2 reports few-shot transfer on MM-Graph / MAGB graphs with CLIP features; "
-              "it has no Cora-TAG + MiniLM setting, so no paper number is comparable to these rows."]
-    if quick:
-        lines.append("- **quick mode**: two sources, 32-token texts, 30 steps, few tasks; not a result.")
-    return "\n".join(lines) + "\n"
+def _base(name: str) -> str:
+    """``Cora`` for ``Cora-TAG``, ``Cora`` and ``cora_tag``: graphs that are one data set in another form."""
+    return Path(str(name)).stem.replace("_", "-").split("-")[0].lower()
