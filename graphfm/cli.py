@@ -116,8 +116,11 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise GraphFMError(f"--out '{args.out}' is a file; pretrain writes a run directory: give a folder path")
+    from lightning.pytorch.utilities import rank_zero_only
+
     out = pretrain(args.config, args.out, data_root=args.data_root, overrides=args.set, resume=args.resume)
-    print(f"checkpoint written to {out}")
+    if getattr(rank_zero_only, "rank", 0) == 0:     # DDP: every rank returns here, one prints
+        print(f"checkpoint written to {out}")
     return 0
 
 

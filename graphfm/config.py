@@ -45,6 +45,7 @@ class TrainerConfig:
         accelerator (str): Lightning accelerator. (default: ``"auto"``)
         devices (Any): Lightning devices. (default: ``1``)
         strategy (str): Lightning strategy (``"auto"``, ``"ddp"``, ``"fsdp"``). (default: ``"auto"``)
+        num_nodes (int): Machines of a multi-node run (Lightning ``num_nodes``). (default: ``1``)
         log_every (int): Log metrics every N steps. (default: ``10``)
         ckpt_every (int): Save a resumable checkpoint every N steps, ``0`` only at the end.
             (default: ``0``)
@@ -67,6 +68,7 @@ class TrainerConfig:
     accelerator: str = "auto"
     devices: Any = 1
     strategy: str = "auto"
+    num_nodes: int = 1
     log_every: int = 10
     ckpt_every: int = 0
     num_workers: int = 0

@@ -53,7 +53,21 @@ class PretrainModule(pl.LightningModule):
                 logged[f"train/{key}"] = torch.tensor(float(value))
         self.log_dict(logged, prog_bar=False, batch_size=1, on_step=True, on_epoch=False)
         self.log("loss", loss.detach(), prog_bar=True, logger=False, batch_size=1)
-        return loss
+        return loss * self._rank_scale()
+
+    def _rank_scale(self) -> float:
+        """DDP averages the ranks' gradients; a loader whose dataset declares
+        ``rank_reduce = "sum"`` (each rank's loss is a sum over its share, e.g. of domains)
+        needs them summed, so the loss is scaled by the world size: the update then equals
+        one process on the global batch (:mod:`graphfm.engine.datamodules.sharding`)."""
+        world = int(getattr(self.trainer, "world_size", 1) or 1) if self._trainer is not None else 1
+        if world == 1:
+            return 1.0
+        loader = self.trainer.train_dataloader
+        while loader is not None and not hasattr(loader, "dataset"):
+            loader = getattr(loader, "loader", None)       # e.g. SkipBatches when resuming
+        reduce = getattr(getattr(loader, "dataset", None), "rank_reduce", "mean")
+        return float(world) if reduce == "sum" else 1.0
 
     def configure_optimizers(self) -> Any:
         params = [p for p in self.objective.parameters() if p.requires_grad]

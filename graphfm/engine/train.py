@@ -69,7 +69,8 @@ def pretrain(config: Union[PathLike, ExperimentConfig, dict], out_dir: PathLike,
     datamodule, objective = build(cfg, data_root)
     out_dir.mkdir(parents=True, exist_ok=True)
     previous_log = _read_log(out_dir / "logs" / "metrics.csv") if resume else []
-    write_yaml(out_dir / "experiment.yaml", cfg.to_dict())
+    if _launch_rank() == 0:    # DDP ranks launched as processes run this too: one writes
+        write_yaml(out_dir / "experiment.yaml", cfg.to_dict())
 
     tcfg = cfg.trainer
     cuda = torch.cuda.is_available() and tcfg.accelerator in ("auto", "gpu", "cuda")
@@ -89,7 +90,8 @@ def pretrain(config: Union[PathLike, ExperimentConfig, dict], out_dir: PathLike,
     _quiet_lightning()
     trainer = pl.Trainer(
         max_steps=tcfg.max_steps, max_epochs=-1, accelerator=tcfg.accelerator, devices=tcfg.devices,
-        strategy=tcfg.strategy, precision=precision, gradient_clip_val=tcfg.grad_clip or None,
+        strategy=tcfg.strategy, num_nodes=tcfg.num_nodes, precision=precision,
+        gradient_clip_val=tcfg.grad_clip or None,
         log_every_n_steps=max(1, min(tcfg.log_every, tcfg.max_steps)),
         enable_progress_bar=tcfg.progress, enable_model_summary=False,
         logger=pl.loggers.CSVLogger(str(out_dir), name="", version="logs"),
@@ -109,6 +111,13 @@ def pretrain(config: Union[PathLike, ExperimentConfig, dict], out_dir: PathLike,
         objective.model.cpu().save_pretrained(out_dir)
         _plot_losses(out_dir / "logs" / "metrics.csv", out_dir / "loss.png")
     return out_dir
+
+
+def _launch_rank() -> int:
+    """Global rank of this process as the launcher set it (0 outside distributed runs)."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    return int(getattr(rank_zero_only, "rank", 0) or 0)
 
 
 def _resume_state(out_dir: Path, cfg: ExperimentConfig) -> dict:
