@@ -26,9 +26,8 @@ from __future__ import annotations
 
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -37,7 +36,6 @@ from graphfm.bench.base import BENCHMARKS, write_results
 from graphfm.errors import ConfigError
 
 NAME = "multimodal"
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "multimodal"
 OBJECTIVES = ("multimae", "m3i", "m3i_label_free", "bm_mae", "uniter")
 STEPS = {"multimae": 900, "m3i": 300, "m3i_label_free": 900, "bm_mae": 900, "uniter": 2000}
 QUICK_STEPS = {"multimae": 10, "m3i": 10, "m3i_label_free": 10, "bm_mae": 10, "uniter": 10}
@@ -96,40 +94,18 @@ def _measure(objectives: Sequence[str], seeds: int, plan: Dict[str, int]) -> Lis
     return rows
 
 
-@contextmanager
-def _captured_objective() -> Iterator[List[Any]]:
-    """Keep the objective ``graphfm.engine.pretrain`` builds (it saves the encoder only; the
-    BM-MAE decoder and UNITER's ITM head are needed here too)."""
-    import graphfm.engine.train as train
-
-    built: List[Any] = []
-    original = train.build
-
-    def build(*args: Any, **kwargs: Any) -> Any:
-        out = original(*args, **kwargs)
-        built.append(out[1])
-        return out
-
-    train.build = build
-    try:
-        yield built
-    finally:
-        train.build = original
-
-
 def _pretrain(name: str, seed: int, steps: int, out: Path) -> Dict[str, Any]:
     """Pretrain ``configs/multimodal/<name>.yaml`` with :func:`graphfm.engine.pretrain`."""
-    from graphfm.config import load_experiment
+    from graphfm.config import load_experiment, resolve_config
     from graphfm.engine import pretrain
 
     overrides = [f"seed={seed}", f"trainer.max_steps={steps}", "trainer.progress=false",
                  f"trainer.log_every={max(1, steps // 10)}"]
-    cfg = load_experiment(CONFIG_DIR / f"{name}.yaml", overrides)
-    with _captured_objective() as built:
-        start = time.perf_counter()
-        pretrain(cfg, out)
-        seconds = time.perf_counter() - start
-    objective = built[-1].cpu().eval()
+    cfg = load_experiment(resolve_config(f"multimodal/{name}"), overrides)
+    start = time.perf_counter()
+    _, objective = pretrain(cfg, out, return_objective=True)
+    seconds = time.perf_counter() - start
+    objective = objective.cpu().eval()
     return {"objective": objective, "model": objective.model, "seed": seed, "seconds": seconds, "steps": steps,
             "batch_size": cfg.data.get("batch_size", 64), "data": cfg.data}
 

@@ -41,7 +41,8 @@ def build(cfg: ExperimentConfig, data_root: Optional[str] = None) -> Tuple[Any, 
 
 
 def pretrain(config: Union[PathLike, ExperimentConfig, dict], out_dir: PathLike, data_root: Optional[str] = None,
-             overrides: Sequence[str] = (), resume: bool = False) -> Path:
+             overrides: Sequence[str] = (), resume: bool = False,
+             return_objective: bool = False) -> Union[Path, Tuple[Path, Any]]:
     """Pretrain the model a config describes and save it to ``out_dir``.
 
     ``out_dir`` then holds ``config.yaml`` + ``model.safetensors`` (the checkpoint,
@@ -55,6 +56,12 @@ def pretrain(config: Union[PathLike, ExperimentConfig, dict], out_dir: PathLike,
         data_root: Data root (default: ``$GRAPHFM_DATA`` or ``./data``).
         overrides: ``key.sub=value`` strings applied on top of the file.
         resume: Continue from ``out_dir/state/last.ckpt``.
+        return_objective: Also return the trained objective (the checkpoint holds the encoder
+            only; decoders and heads such as BM-MAE's decoder or UNITER's ITM head live on the
+            objective). (default: ``False``)
+
+    Returns:
+        ``out_dir``, or ``(out_dir, objective)`` with ``return_objective``.
     """
     import lightning.pytorch as pl
 
@@ -110,7 +117,7 @@ def pretrain(config: Union[PathLike, ExperimentConfig, dict], out_dir: PathLike,
             merge_logs(previous_log, out_dir / "logs" / "metrics.csv", state["global_step"])
         objective.model.cpu().save_pretrained(out_dir)
         _plot_losses(out_dir / "logs" / "metrics.csv", out_dir / "loss.png")
-    return out_dir
+    return (out_dir, objective) if return_objective else out_dir
 
 
 def _launch_rank() -> int:

@@ -43,3 +43,32 @@ def test_configs_are_valid_and_small():
         assert cfg.data["name"] == "multimodal" and cfg.model["name"] == "multimodal_vit"
         assert cfg.objective["name"] == name.replace("_label_free", "") and cfg.trainer.max_steps <= 400
     assert load_experiment(CONFIGS / "m3i_label_free.yaml").objective["weights"]["supervised"] == 0
+
+
+def test_pretrain_returns_the_trained_objective_on_request(tmp_path):
+    """``return_objective=True`` hands back the objective that was trained (decoder included),
+    whose encoder is the one saved; the default return value stays the run directory."""
+    import torch
+
+    from lightning.pytorch import seed_everything
+
+    from graphfm.config import load_experiment, resolve_config
+    from graphfm.engine import build, pretrain
+    from graphfm.models import PretrainedModel
+
+    overrides = TINY + ["data.num_samples=24"]
+    out, objective = pretrain(resolve_config("multimodal/bm_mae"), tmp_path / "run", overrides=overrides,
+                              return_objective=True)
+    assert out == tmp_path / "run" and type(objective).__name__ == "BMMAE"
+    saved = PretrainedModel.from_pretrained(out).state_dict()
+    trained = objective.model.state_dict()
+    assert saved.keys() == trained.keys()
+    assert all(torch.equal(saved[k].cpu(), trained[k].cpu()) for k in saved)
+    cfg = load_experiment(resolve_config("multimodal/bm_mae"), overrides)
+    seed_everything(cfg.seed, verbose=False)
+    _, rebuilt = build(cfg)   # the same objective before training: the returned one has moved on
+    before = rebuilt.state_dict()
+    after = objective.state_dict()
+    assert before.keys() == after.keys() and any(k.startswith("decoder.") for k in after)
+    assert any(not torch.equal(before[k], after[k].cpu()) for k in before if k.startswith("decoder."))
+    assert pretrain(resolve_config("multimodal/bm_mae"), tmp_path / "plain", overrides=overrides) == tmp_path / "plain"
