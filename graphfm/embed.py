@@ -56,7 +56,7 @@ def embed_to_file(checkpoint: Union[str, Path], dataset: str, out: Union[str, Pa
     return tuple(array.shape)
 
 
-def embed_chunked_to_npy(model, data, out: Union[str, Path], chunk_size: int = 8192,
+def embed_chunked_to_npy(model, data, out: Union[str, Path], chunk_size: int = 65536,
                          name: str = "graph") -> np.ndarray:
     """Write ``model.embed_chunks(data)`` (layer-wise chunked inference) into the ``.npy`` file
     ``out`` through a memory map, chunk by chunk; return the file, memory-mapped read-only.
@@ -68,7 +68,7 @@ def embed_chunked_to_npy(model, data, out: Union[str, Path], chunk_size: int = 8
         model: A model with ``embed_chunks(data, chunk_size)`` and ``hidden`` (e.g. SAMGPT).
         data: The graph.
         out (str or path): Output ``.npy`` (float32, row i = node i).
-        chunk_size (int): Rows per chunk. (default: ``8192``)
+        chunk_size (int): Rows per chunk. (default: ``65536``)
         name (str): Dataset name for error messages. (default: ``"graph"``)
     """
     from graphfm.io import atomic_path
@@ -82,7 +82,7 @@ def embed_chunked_to_npy(model, data, out: Union[str, Path], chunk_size: int = 8
                 block = rows.detach().float().cpu().numpy()
                 _check_finite(block, start, name)
                 mm[start:stop] = block
-                if stop - done >= 16 * chunk_size or stop == shape[0]:
+                if stop - done >= 4 * chunk_size or stop == shape[0]:
                     _drop_pages(mm, done, stop)
                     done = stop
         del mm

@@ -38,7 +38,7 @@ PROVIDERS: Dict[str, Tuple[str, ...]] = {
                 "graphfm.data.digits"),
     "encoder": ("graphfm.encoders.text", "graphfm.encoders.image", "graphfm.encoders.precomputed"),
     "benchmark": ("graphfm.bench.samgpt", "graphfm.bench.samgpt_curve", "graphfm.bench.unigraph2",
-                  "graphfm.bench.multimodal"),
+                  "graphfm.bench.multimodal", "graphfm.bench.scale"),
     "modality adapter": ("multimodal.adapters",),
     "multimodal dataset": ("multimodal.data",),
 }

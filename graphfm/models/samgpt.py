@@ -216,25 +216,26 @@ class SAMGPT(PretrainedModel):
         with torch.no_grad():
             return self.encode(prepared, feature, structure)
 
-    def embed_chunks(self, data: Any, chunk_size: int = 8192) -> Iterator[Tuple[int, int, Tensor]]:
+    def embed_chunks(self, data: Any, chunk_size: int = 65536) -> Iterator[Tuple[int, int, Tensor]]:
         """Node embeddings of :meth:`embed`, computed layer by layer in row chunks.
 
         Each layer but the last is computed into one ``[N, hidden]`` buffer (two per branch
         alive at a time), ``chunk_size`` rows at a time (``Â[rows] @ H`` then the dense
-        layer), so working memory beyond those buffers is bounded by the chunk size; the
-        last layer is yielded chunk by chunk, for the caller to write out (e.g. into a
-        memory-mapped ``.npy``, :func:`graphfm.embed.embed_to_file`). Equal to
-        :meth:`embed` up to float rounding.
+        layer, the tokens folded into its weight), so working memory beyond those buffers is
+        bounded by the chunk size; the last layer is yielded chunk by chunk, for the caller
+        to write out (e.g. into a memory-mapped ``.npy``, :func:`graphfm.embed.embed_to_file`).
+        Equal to :meth:`embed` up to float rounding.
 
         Args:
             data: A graph with ``x`` and ``edge_index`` (and ``domain``).
-            chunk_size (int): Rows per chunk. (default: ``8192``)
+            chunk_size (int): Rows per chunk. (default: ``65536``)
 
         Yields:
             ``(start, stop, emb)``: rows ``start .. stop - 1`` of the embeddings, ``[stop - start, hidden]``.
         """
         if int(chunk_size) < 1:
             raise ConfigError(f"chunk_size must be a positive number of rows, got {chunk_size}")
+        chunk_size = int(chunk_size)
         domain = str(getattr(data, "domain", "target"))
         x = getattr(data, "x", None)
         if x is None:
@@ -247,35 +248,54 @@ class SAMGPT(PretrainedModel):
             mat = NormalizedAdjacency(data.edge_index.cpu(), n).matrix()
             aligned = self.aligner.transform(x.float(), domain if known else None).to(device)
             runs = [(feature, structure)] if self.branches == "single" else [(feature, None), (None, structure)]
+            layers = [[self._folded_layer(i, feat, struct) for i in range(last + 1)] for feat, struct in runs]
             states = []
-            for feat, struct in runs:
+            for folded in layers:
                 h = aligned
                 for i in range(last):
                     nxt = empty_rows(n, self.gcn.dims[i + 1], device)
                     for a in range(0, n, chunk_size):
                         b = min(n, a + chunk_size)
-                        nxt[a:b] = self._layer_rows(mat, i, h, feat, struct, a, b)
+                        nxt[a:b] = self._layer_rows(mat, i, h, folded[i], a, b)
                     h = nxt
                 states.append(h)
             del aligned
             for a in range(0, n, chunk_size):
                 b = min(n, a + chunk_size)
                 out = None
-                for h, (feat, struct) in zip(states, runs):
-                    rows = self._layer_rows(mat, last, h, feat, struct, a, b)
-                    out = rows if out is None else out + rows
+                for h, folded in zip(states, layers):
+                    rows = self._layer_rows(mat, last, h, folded[last], a, b)
+                    out = rows if out is None else out.add_(rows)
                 yield a, b, out
 
-    def _layer_rows(self, mat: Any, index: int, h: Tensor, feature: Optional[Tensor],
-                    structure: Optional[Sequence[Tensor]], start: int, stop: int) -> Tensor:
+    def _folded_layer(self, index: int, feature: Optional[Tensor], structure: Optional[Sequence[Tensor]]):
+        """``(weight, bias, output_token)`` of GCN layer ``index`` with the input-side tokens (the
+        feature token on layer 0, ``"message"`` structure tokens) folded into the weight's columns:
+        ``(agg ⊙ t) Wᵀ = agg (W ⊙ t)ᵀ``, one pass over the rows fewer per token."""
+        lin = self.gcn.lins[index]
+        scale = feature.clone() if index == 0 and feature is not None else None
+        token = structure[index] if structure is not None else None
+        out_token = None
+        if token is not None and self.gcn.placement == "message":
+            scale = token.clone() if scale is None else scale * token
+        elif token is not None:
+            out_token = token
+        weight = lin.weight if scale is None else lin.weight * scale
+        return weight, lin.bias, out_token
+
+    def _layer_rows(self, mat: Any, index: int, h: Tensor, folded: Tuple[Tensor, Tensor, Optional[Tensor]],
+                    start: int, stop: int) -> Tensor:
         """Rows ``start .. stop - 1`` of GCN layer ``index`` on the previous layer's output ``h``."""
-        agg = mat.rows(start, stop).product(h).unsqueeze(1)
-        if index == 0 and feature is not None:
-            agg = agg * feature
-        out = self.gcn.layer(index, agg, structure[index] if structure is not None else None)
+        import torch.nn.functional as F
+
+        weight, bias, out_token = folded
+        out = F.linear(mat.rows(start, stop).product(h), weight, bias)
+        out = F.prelu(out, self.gcn.slopes[index]) if self.gcn.activation == "prelu" else out.relu_()
+        if out_token is not None:
+            out = out.mul_(out_token)
         if index > 0 and self.gcn.residual:
-            out = out + h[start:stop].unsqueeze(1)
-        return out.squeeze(1)
+            out = out.add_(h[start:stop])
+        return out
 
     def embed_graphs(self, graphs: Sequence[Any]) -> Tensor:
         """Graph embeddings ``[G, hidden]``: mean node embedding of each graph, the set
