@@ -37,6 +37,10 @@ from torch import Tensor, nn
 from graphfm.errors import DataError
 
 EXACT_MAX = 256  # min(N, F) up to which the SVD is exact
+#: From this many rows (and at most EXACT_MAX features) the right singular vectors come from the
+#: float64 eigendecomposition of the centred Gram matrix ``[F, F]``, accumulated in row chunks:
+#: no centred copy of ``x``, no ``[N, F]`` factor, multithreaded products (large graphs).
+GRAM_MIN_ROWS = 200_000
 
 
 class _Projection(nn.Module):
@@ -112,11 +116,15 @@ class FeatureAligner(nn.Module):
         n, f = x.shape
         mean = x.mean(0)
         r = min(self.dim, n, f)
-        v = _top_right_singular_vectors(x, mean, r, self.seed, self.niter)
+        if n >= GRAM_MIN_ROWS and f <= EXACT_MAX:
+            v, var = _gram_top(x, mean, r)
+            std = var.clamp_min(0).sqrt().to(x.dtype)
+        else:
+            v = _top_right_singular_vectors(x, mean, r, self.seed, self.niter)
+            z = x @ v - mean @ v
+            std = z.std(0, unbiased=False) if n > 1 else torch.zeros(r, device=x.device)
         comps = torch.zeros(f, self.dim, dtype=x.dtype, device=x.device)
         comps[:, :r] = v
-        z = x @ v - mean @ v
-        std = z.std(0, unbiased=False) if n > 1 else torch.zeros(r, device=x.device)
         scale = torch.zeros(self.dim, dtype=x.dtype, device=x.device)
         if self.whiten:
             scale[:r] = torch.where(std > 1e-8, 1.0 / std.clamp_min(1e-8), torch.ones_like(std))
@@ -140,6 +148,8 @@ class FeatureAligner(nn.Module):
                                 "or pass another domain name to align it as a new domain")
             return (x - p.mean) @ p.components * p.scale
         mean, comps, scale = self.compute(x, domain or "target")
+        if x.size(0) >= GRAM_MIN_ROWS:    # no centred copy of a large x
+            return (x @ comps).sub_(mean @ comps).mul_(scale)
         return (x - mean) @ comps * scale
 
     def fit_transform(self, domain: str, x: Tensor) -> Tensor:
@@ -192,6 +202,24 @@ def _top_right_singular_vectors(x: Tensor, mean: Tensor, r: int, seed: int, nite
     idx = v.abs().argmax(0)
     sign = torch.sign(v[idx, torch.arange(r, device=v.device)])
     return v * torch.where(sign == 0, torch.ones_like(sign), sign)
+
+
+def _gram_top(x: Tensor, mean: Tensor, r: int, chunk: int = 65536) -> Tuple[Tensor, Tensor]:
+    """Top-``r`` right singular vectors ``[F, r]`` of ``x - mean`` (sign-fixed as
+    :func:`_top_right_singular_vectors`) and the variance of ``x`` along each ``[r]``, from
+    the eigendecomposition of the float64 Gram matrix of the centred rows."""
+    n, f = x.shape
+    mean64 = mean.double()
+    gram = torch.zeros(f, f, dtype=torch.float64, device=x.device)
+    for a in range(0, n, chunk):
+        block = x[a:a + chunk].double() - mean64
+        gram.addmm_(block.T, block)
+    vals, vecs = torch.linalg.eigh(gram)
+    vals, vecs = vals.flip(0)[:r], vecs.flip(1)[:, :r]
+    idx = vecs.abs().argmax(0)
+    sign = torch.sign(vecs[idx, torch.arange(r, device=x.device)])
+    vecs = vecs * torch.where(sign == 0, torch.ones_like(sign), sign)
+    return vecs.to(x.dtype), vals / n
 
 
 def _randomised(x: Tensor, mean: Tensor, r: int, seed: int, niter: int) -> Tensor:

@@ -88,3 +88,19 @@ def test_real_domains(data_root):
         z = aligner.fit_transform(name, load_dataset(name, data_root).x)
         assert z.shape[1] == 50 and torch.isfinite(z).all()
     assert aligner.domain_dims == {"Cora": 1433, "LastFMAsia": 11}
+
+
+def test_gram_path_for_many_rows_matches_the_svd(monkeypatch):
+    """Large graphs take the Gram eigendecomposition; it gives the SVD's projection."""
+    import graphfm.data.align as align
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3000, 12, generator=gen) @ torch.randn(12, 12, generator=gen) + 3.0
+    aligner = align.FeatureAligner(6)
+    mean, comps, scale = aligner.compute(x)
+    expected = aligner.transform(x)
+    monkeypatch.setattr(align, "GRAM_MIN_ROWS", 1000)
+    mean_g, comps_g, scale_g = aligner.compute(x)
+    torch.testing.assert_close(comps_g, comps, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(scale_g, scale, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(aligner.transform(x), expected, atol=1e-4, rtol=1e-4)
