@@ -20,6 +20,7 @@ VARIANTS = {
     "without VICReg": ({"var_weight": 0.0, "cov_weight": 0.0}, {}),
     "without domain tokens": ({"domain_tokens": False}, {}),
     "CiteSeer-TAG text only (no digits, Photo, Computers)": ({}, {"text_only": True}),
+    "without VICReg and without domain tokens": ({"var_weight": 0.0, "cov_weight": 0.0, "domain_tokens": False}, {}),
 }
 
 
@@ -34,6 +35,7 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--tasks", type=int, default=20)
     parser.add_argument("--work", default="/tmp/unigraph2-ablation")
+    parser.add_argument("--append", action="store_true", help="add the variants whose rows --out lacks")
     args = parser.parse_args()
     base = sources_for(experiment(), "Cora-TAG")
     ensure_image_encoder(base, None)
@@ -42,7 +44,11 @@ def main() -> None:
              f"Pretrained − untrained (same network, `untrained_copy(0)`), the same {args.tasks} tasks, paired 95 % "
              "t-interval; rank ratio = effective rank of the scored embeddings / untrained.", "",
              "| variant | 1-shot | 5-shot | rank ratio |", "|---|---|---|---|"]
+    if args.append and Path(args.out).is_file():
+        lines = Path(args.out).read_text().splitlines()
     for label, (objective, other) in VARIANTS.items():
+        if any(line.startswith(f"| {label} |") for line in lines):
+            continue
         cfg = copy.deepcopy(base)
         cfg["objective"].update(objective)
         if other.get("text_only"):
