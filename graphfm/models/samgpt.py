@@ -183,6 +183,13 @@ class SAMGPT(PretrainedModel):
     def clear_cache(self) -> None:
         self._cache.clear()
 
+    def __getstate__(self) -> Dict[str, Any]:
+        # copies and pickles start with an empty cache of prepared graphs: it is derived data, and
+        # its torch CSR matrices cannot be deep-copied (e.g. by the Snapshots callback)
+        state = self.__dict__.copy()
+        state["_cache"] = {}
+        return state
+
     def encode(self, prepared: PreparedGraph, feature_token: Tensor, structure_tokens: Sequence[Tensor]) -> Tensor:
         """Node embeddings ``[N, hidden]`` of a prepared graph under the given tokens (the sum
         of the branches for ``branches="dual"``)."""

@@ -37,3 +37,23 @@ def test_untrained_copy_is_seeded_and_leaves_the_global_rng_alone():
         assert torch.equal(p, q)
     c = model.untrained_copy(seed=6)
     assert any(not torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters()))
+
+
+def test_a_samgpt_with_prepared_graphs_cached_can_be_deep_copied():
+    import copy
+
+    import torch
+    from torch_geometric.data import Data
+
+    from graphfm.models.samgpt import SAMGPT
+
+    model = SAMGPT(domains=["a"], in_dims={"a": 6}, align_dim=4, hidden=8, num_layers=2)
+    edge_index = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+    graph = Data(x=torch.randn(4, 6), edge_index=edge_index, domain="a")
+    model.aligner.fit("a", graph.x)
+    model.prepare(graph)                                  # fills the cache with CSR matrices
+    assert len(model._cache) == 1
+    twin = copy.deepcopy(model)
+    assert twin._cache == {} and len(model._cache) == 1
+    for p, q in zip(model.parameters(), twin.parameters()):
+        assert torch.equal(p, q)
