@@ -296,8 +296,7 @@ class SAMGPT(PretrainedModel):
         import torch.nn.functional as F
 
         weight, bias, out_token = folded
-        out = F.linear(mat.rows(start, stop).product(h), weight, bias)
-        out = F.prelu(out, self.gcn.slopes[index]) if self.gcn.activation == "prelu" else out.relu_()
+        out = self.gcn.activate(index, F.linear(mat.rows(start, stop).product(h), weight, bias))
         if out_token is not None:
             out = out.mul_(out_token)
         if index > 0 and self.gcn.residual:

@@ -99,14 +99,16 @@ class TokenGCN(nn.Module):
         """Layer ``index`` on aggregated inputs ``agg = Â H`` ``[R, B, D_in]`` -> ``[R, B, D_out]``."""
         if token is not None and self.placement == "message":
             agg = agg * token
-        h = self.lins[index](agg)
-        if self.activation == "prelu":
-            h = F.prelu(h.reshape(-1, h.size(-1)), self.slopes[index]).view(h.shape)
-        else:
-            h = h.relu()
+        h = self.activate(index, self.lins[index](agg))
         if token is not None and self.placement == "output":
             h = h * token
         return h
+
+    def activate(self, index: int, h: Tensor) -> Tensor:
+        """The activation of layer ``index`` (PReLU with its slopes, or ReLU) on ``[..., D_out]``."""
+        if self.activation == "prelu":
+            return F.prelu(h.reshape(-1, h.size(-1)), self.slopes[index]).view(h.shape)
+        return h.relu()
 
     def forward_plan(self, agg1: Tensor, adjs: Sequence[SparseMatrix],
                      tokens: Optional[Sequence[Optional[Tensor]]] = None) -> Tensor:
