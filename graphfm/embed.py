@@ -35,9 +35,7 @@ def embed_to_file(checkpoint: Union[str, Path], dataset: str, out: Union[str, Pa
     model = load_model(checkpoint)
     array = None
     if level == "node" and hasattr(model, "embed_chunks"):
-        from graphfm.data import load_dataset
-
-        data = load_dataset(dataset, root=data_root)
+        data = _load_node_graph(dataset, data_root)
         if not isinstance(data, list):
             array = embed_chunked_to_npy(model, data, out, name=dataset)
             del data
@@ -56,59 +54,69 @@ def embed_to_file(checkpoint: Union[str, Path], dataset: str, out: Union[str, Pa
     return tuple(array.shape)
 
 
+def _load_node_graph(dataset: str, data_root: Optional[str]):
+    """The graph to embed node by node: a user's ``.npz`` as plain tensors (no PyG import, see
+    :func:`graphfm.data.user.load_npz_graph`), anything else through ``load_dataset``."""
+    if str(dataset).lower().endswith(".npz"):
+        from graphfm.data.user import load_npz_graph
+
+        return load_npz_graph(dataset)
+    from graphfm.data import load_dataset
+
+    return load_dataset(dataset, root=data_root)
+
+
 def embed_chunked_to_npy(model, data, out: Union[str, Path], chunk_size: int = 65536,
                          name: str = "graph") -> np.ndarray:
     """Write ``model.embed_chunks(data)`` (layer-wise chunked inference) into the ``.npy`` file
-    ``out`` through a memory map, chunk by chunk; return the file, memory-mapped read-only.
+    ``out`` chunk by chunk; return the file, memory-mapped read-only.
 
-    Written pages are flushed and dropped from the process as it goes, so the output never
-    has to fit in memory; the file appears under its name only once complete (atomic rename).
+    The chunks are appended to the file as they come (plain writes into the page cache, no
+    memory map of the output and no forced flush), so the output never has to fit in the
+    process's memory; the file appears under its name only once complete (atomic rename).
 
     Args:
-        model: A model with ``embed_chunks(data, chunk_size)`` and ``hidden`` (e.g. SAMGPT).
+        model: A model with ``embed_chunks(data, chunk_size)`` and ``hidden`` (e.g. SAMGPT),
+            whose chunks come in row order.
         data: The graph.
         out (str or path): Output ``.npy`` (float32, row i = node i).
         chunk_size (int): Rows per chunk. (default: ``65536``)
         name (str): Dataset name for error messages. (default: ``"graph"``)
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from graphfm.io import atomic_path
 
     shape = (int(data.num_nodes), int(model.hidden))
-    with atomic_path(out) as tmp:
-        mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
-        done = 0
+    with atomic_path(out) as tmp, open(tmp, "wb") as fh, ThreadPoolExecutor(1) as writer:
+        np.lib.format.write_array_header_1_0(fh, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+                                                  "fortran_order": False, "shape": shape})
+        done, pending = 0, None
         with torch.no_grad():
             for start, stop, rows in model.embed_chunks(data, chunk_size=chunk_size):
-                block = rows.detach().float().cpu().numpy()
-                _check_finite(block, start, name)
-                mm[start:stop] = block
-                if stop - done >= 4 * chunk_size or stop == shape[0]:
-                    _drop_pages(mm, done, stop)
-                    done = stop
-        del mm
+                if start != done or tuple(rows.shape) != (stop - start, shape[1]):
+                    raise GraphFMError(f"embed_chunks of {type(model).__name__} gave rows {start}..{stop} "
+                                       f"{tuple(rows.shape)} after row {done}; chunks must come in order")
+                rows = rows.detach().float().cpu().contiguous()
+                _check_finite(rows, start, name)
+                if pending is not None:
+                    pending.result()
+                # the write (GIL released) overlaps the computation of the next chunk
+                pending = writer.submit(fh.write, memoryview(rows.numpy()).cast("B"))
+                done = stop
+            if pending is not None:
+                pending.result()
+        if done != shape[0]:
+            raise GraphFMError(f"embed_chunks of {type(model).__name__} stopped at row {done} of {shape[0]}")
     return np.load(out, mmap_mode="r")
 
 
-def _drop_pages(mm: np.memmap, start: int, stop: int) -> None:
-    """Flush rows ``start .. stop - 1`` of a writable memory map to its file and drop them from
-    this process's resident memory (they stay in the file and the page cache)."""
-    import mmap
+def _check_finite(array: Union[np.ndarray, torch.Tensor], start: int, name: str) -> None:
+    from graphfm.data.validate import all_finite
 
-    mm.flush()
-    raw = getattr(mm, "_mmap", None)
-    if raw is None or not hasattr(raw, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
-        return
-    base = mm.offset % mmap.ALLOCATIONGRANULARITY      # where the array starts inside the mapping
-    page = mmap.PAGESIZE
-    begin = (base + start * mm.strides[0]) // page * page
-    end = min(len(raw), -(-(base + stop * mm.strides[0]) // page) * page)
-    if end > begin:
-        raw.madvise(mmap.MADV_DONTNEED, begin, end - begin)
-
-
-def _check_finite(array: np.ndarray, start: int, name: str) -> None:
-    if not np.isfinite(array).all():
-        row = start + int(np.argwhere(~np.isfinite(array))[0][0])
+    array = torch.as_tensor(array)
+    if not all_finite(array):
+        row = start + int((~torch.isfinite(array)).nonzero()[0, 0])
         raise GraphFMError(f"embeddings of '{name}' contain NaN/Inf (first at row {row}); the checkpoint or "
                            "the data is broken")
 

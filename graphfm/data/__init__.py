@@ -11,17 +11,41 @@ Example::
         aligner.fit(name, g.x)
     z = aligner.transform(graphs["Cora"].x, "Cora")      # [2708, 50]
     egos = sampling.k_hop_subgraphs(graphs["Cora"], torch.arange(10), hops=2)
-"""
-from graphfm.data import sampling
-from graphfm.data.align import FeatureAligner
-from graphfm.data.registry import (DATASETS, DatasetSpec, get_spec, list_datasets,
-                                   load_dataset, resolve_root)
-from graphfm.data.synthetic import domain_params, make_sbm, synthetic_domain
-from graphfm.data.validate import validate_dataset, validate_graph
-from graphfm.data.verify import verify_root
 
-__all__ = [
-    "DATASETS", "DatasetSpec", "FeatureAligner", "domain_params", "get_spec", "list_datasets",
-    "load_dataset", "make_sbm", "resolve_root", "sampling", "synthetic_domain",
-    "validate_dataset", "validate_graph", "verify_root",
-]
+The names below are imported on first use (PEP 562), so that a path that needs only
+part of the layer, e.g. ``graphfm embed`` of a user's ``.npz``
+(:func:`graphfm.data.user.load_npz_graph`), does not pay for importing PyTorch
+Geometric.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any, List
+
+#: Public name -> module that defines it.
+_EXPORTS = {
+    "DATASETS": "registry", "DatasetSpec": "registry", "get_spec": "registry", "list_datasets": "registry",
+    "load_dataset": "registry", "resolve_root": "registry",
+    "FeatureAligner": "align",
+    "domain_params": "synthetic", "make_sbm": "synthetic", "synthetic_domain": "synthetic",
+    "validate_dataset": "validate", "validate_graph": "validate",
+    "verify_root": "verify",
+}
+_SUBMODULES = ("sampling",)
+
+__all__ = sorted([*_EXPORTS, *_SUBMODULES])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> List[str]:
+    return sorted({*globals(), *__all__})

@@ -168,7 +168,9 @@ def _check_input(x: Tensor, domain: str) -> Tensor:
                         "at least one node and one feature (give featureless graphs structural features)")
     if not x.is_floating_point():
         x = x.float()
-    if not torch.isfinite(x).all():
+    from graphfm.data.validate import all_finite
+
+    if not all_finite(x):
         raise DataError(f"feature alignment of '{domain}': x contains NaN or Inf; validate the graph first")
     return x
 

@@ -29,8 +29,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 from torch_geometric.data import Data
-from torch_geometric.utils import to_undirected
 
+from graphfm.data.graph import finalise as _finalise
 from graphfm.data.graphset import GraphSet
 from graphfm.errors import DataError
 from graphfm.registry import Registry
@@ -210,29 +210,4 @@ def list_datasets(root: Optional[PathLike] = None, check: bool = True) -> List[D
                          folder=spec.folder, source=spec.source, note=spec.note,
                          present=not missing, missing=missing))
     return sorted(rows, key=lambda r: (r["kind"] != "node", r["name"].lower()))
-
-
-def _finalise(data: Data) -> Data:
-    """Cast to the contract dtypes and make ``edge_index`` undirected + coalesced."""
-    x, y = getattr(data, "x", None), getattr(data, "y", None)
-    if isinstance(x, torch.Tensor) and x.dtype != torch.float32 and not x.is_complex():
-        data.x = x.float()
-    if isinstance(y, torch.Tensor) and y.dtype in (torch.int8, torch.int16, torch.int32, torch.uint8):
-        data.y = y.long()
-    ei = data.edge_index
-    if (isinstance(ei, torch.Tensor) and ei.dtype == torch.long and ei.dim() == 2 and ei.size(0) == 2
-            and ei.numel() > 0 and int(ei.min()) >= 0 and int(ei.max()) < data.num_nodes):
-        if not _undirected_coalesced(ei, int(data.num_nodes)):
-            data.edge_index = to_undirected(ei, num_nodes=data.num_nodes)
-    return data  # invalid edges are left as given, for validate_graph to report
-
-
-def _undirected_coalesced(edge_index: torch.Tensor, num_nodes: int) -> bool:
-    """Whether ``edge_index`` is already what ``to_undirected`` returns: sorted by ``(row, col)``
-    without duplicates, every edge present in both directions. One sort of ``E`` keys instead of
-    ``to_undirected``'s sort of ``2E`` (large graphs saved undirected load about twice as fast)."""
-    key = edge_index[0] * num_nodes + edge_index[1]
-    if key.numel() > 1 and not bool((key[1:] > key[:-1]).all()):
-        return False
-    return torch.equal(torch.sort(edge_index[1] * num_nodes + edge_index[0]).values, key)
 

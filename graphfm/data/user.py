@@ -24,14 +24,16 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, List, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Union
 
 import numpy as np
 import torch
-from torch_geometric.data import Data
 
-from graphfm.data.structural import structural_features
+from graphfm.data.graph import GraphArrays
 from graphfm.errors import DataError
+
+if TYPE_CHECKING:
+    from torch_geometric.data import Data
 
 _HELP = ("expected a .npz with edge_index [2, E], x [N, F] and optional y [N], or a .pt "
          "holding a torch_geometric Data or a dict with those keys")
@@ -41,22 +43,39 @@ _HELP = ("expected a .npz with edge_index [2, E], x [N, F] and optional y [N], o
 MAX_INFERRED_NODES = 50_000_000
 
 
-def load_user_file(path: str) -> Union[Data, List[Data]]:
-    """Read a user's ``.npz`` / ``.pt`` graph or graph set (see the module docstring)."""
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise DataError(f"graph file '{p}' does not exist (or is not a file); check the path. {_HELP}")
+def load_user_file(path: str) -> Union["Data", List["Data"]]:
+    """Read a user's ``.npz`` / ``.pt`` graph or graph set (see the module docstring) as PyG
+    ``Data``; :func:`~graphfm.data.load_dataset` then finalises and validates it."""
+    p = _existing(path)
     obj = _read_npz(p) if p.suffix.lower() == ".npz" else _read_pt(p)
-    graphs = [_to_data(_fields(o, p), p) for o in obj] if isinstance(obj, list) else [_to_data(obj, p)]
-    for g in graphs:
-        g.domain = g.name = p.stem
+    graphs = [_to_graph(_fields(o, p), p) for o in obj] if isinstance(obj, list) else [_to_graph(obj, p)]
     if not isinstance(obj, list):
-        return graphs[0]
+        return _as_data(graphs[0], p)
     from graphfm.data.validate import validate_graph
 
     for i, g in enumerate(graphs):  # each graph on its own first: clear errors before collating the set
         validate_graph(g, f"{p.name}[{i}]", level="graph")
-    return graphs
+    return [_as_data(g, p) for g in graphs]
+
+
+def load_npz_graph(path: str) -> GraphArrays:
+    """A user's ``.npz`` graph, finalised and validated as :func:`~graphfm.data.load_dataset`
+    returns it, as :class:`~graphfm.data.graph.GraphArrays`: the same tensors, without
+    importing PyTorch Geometric (for ``graphfm embed`` of large graphs)."""
+    from graphfm.data.graph import finalise
+    from graphfm.data.validate import validate_graph
+
+    p = _existing(path)
+    if p.suffix.lower() != ".npz":
+        raise DataError(f"'{p}' is not a .npz file; {_HELP}")
+    return validate_graph(finalise(_to_graph(_read_npz(p), p)), str(path))
+
+
+def _existing(path: str) -> Path:
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise DataError(f"graph file '{p}' does not exist (or is not a file); check the path. {_HELP}")
+    return p
 
 
 def _read_npz(path: Path) -> Dict[str, Any]:
@@ -89,6 +108,8 @@ def _read_pt(path: Path) -> Union[Dict[str, Any], List[Any]]:
 
 
 def _fields(obj: Any, path: Path) -> Dict[str, Any]:
+    from torch_geometric.data import Data
+
     if isinstance(obj, Data):
         return obj.to_dict()
     if isinstance(obj, dict):
@@ -111,7 +132,7 @@ def _tensor(value: Any, key: str, path: Path) -> torch.Tensor:
                         f"array; {_HELP}") from None
 
 
-def _to_data(fields: Dict[str, Any], path: Path) -> Data:
+def _to_graph(fields: Dict[str, Any], path: Path) -> GraphArrays:
     if "edge_index" not in fields:
         raise DataError(f"'{path}' has no 'edge_index' (keys: {sorted(fields)}); {_HELP}")
     edge_index = _tensor(fields.pop("edge_index"), "edge_index", path)
@@ -120,7 +141,7 @@ def _to_data(fields: Dict[str, Any], path: Path) -> Data:
     x = fields.pop("x", None)
     y = fields.pop("y", None)
     num_nodes = fields.pop("num_nodes", None)
-    data = Data(edge_index=edge_index)
+    data = GraphArrays(edge_index=edge_index)
     if x is not None:
         x = _tensor(x, "x", path)
         if x.dim() == 0:
@@ -143,6 +164,8 @@ def _to_data(fields: Dict[str, Any], path: Path) -> Data:
         if n > MAX_INFERRED_NODES:
             raise DataError(f"'{path}': edge_index implies {n} nodes (more than {MAX_INFERRED_NODES}); node ids "
                             "must be re-indexed to 0..N-1, or give x [N, F]")
+        from graphfm.data.structural import structural_features
+
         both = torch.cat([edge_index, edge_index.flip(0)], dim=1)
         data.x = structural_features(both, n)
     if y is not None:
@@ -150,8 +173,18 @@ def _to_data(fields: Dict[str, Any], path: Path) -> Data:
         if data.y.dtype in (torch.int8, torch.int16, torch.int32, torch.uint8):
             data.y = data.y.long()
     for key, value in fields.items():
-        if not isinstance(key, str) or key.startswith("_"):
-            continue
+        if isinstance(key, str) and not key.startswith("_"):
+            data[key] = value
+    data.domain = data.name = path.stem
+    return data
+
+
+def _as_data(graph: GraphArrays, path: Path) -> "Data":
+    """``graph`` as a PyG ``Data``; an extra entry PyG refuses is a clear error."""
+    from torch_geometric.data import Data
+
+    data = Data()
+    for key, value in graph.to_dict().items():
         try:
             data[key] = value
         except (AttributeError, TypeError, ValueError, RuntimeError) as exc:

@@ -7,15 +7,28 @@ label, or one ``>= num_classes``, is an error.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Union
 
 import torch
-from torch_geometric.data import Data
 
-from graphfm.data.graphset import GraphSet
+from graphfm.data.graph import GraphArrays
 from graphfm.errors import DataError
 
+if TYPE_CHECKING:
+    from torch_geometric.data import Data
+
 UNLABELLED = -1
+
+
+def all_finite(t: torch.Tensor) -> bool:
+    """Whether every entry of a floating tensor is finite: one sum (a NaN or Inf anywhere
+    makes it non-finite), the element-wise check only when the sum is not finite (entries
+    near the float limit can overflow it); ``torch.isfinite`` on a large tensor is ~10x slower."""
+    if not t.is_floating_point() or t.numel() == 0:
+        return True
+    if bool(torch.isfinite(t.sum())):
+        return True
+    return bool(torch.isfinite(t).all())
 
 
 def _first(mask: torch.Tensor) -> int:
@@ -60,6 +73,8 @@ def _check_features(data: Data, name: str) -> None:
                         "reshape it to one row per node (x.view(N, -1))")
     if x.dtype != torch.float32:
         raise DataError(f"graph '{name}': x must be float32, got {x.dtype}; convert it with x.float()")
+    if all_finite(x):
+        return
     bad = ~torch.isfinite(x)
     if bad.any():
         rows = bad.any(1)
@@ -106,7 +121,7 @@ def validate_graph(data: Data, name: str = "graph", num_classes: Optional[int] =
         DataError: non-integer / negative / out-of-range edges, NaN or Inf features,
             out-of-range labels.
     """
-    if not isinstance(data, Data):
+    if not _is_graph(data):
         raise DataError(f"'{name}' is a {type(data).__name__}, not a torch_geometric Data; build one with "
                         "Data(x=..., edge_index=..., y=...)")
     _check_features(data, name)
@@ -118,12 +133,23 @@ def validate_graph(data: Data, name: str = "graph", num_classes: Optional[int] =
     return data
 
 
+def _is_graph(data: Any) -> bool:
+    """A PyG ``Data`` or a :class:`~graphfm.data.graph.GraphArrays` (checked without importing PyG for the latter)."""
+    if isinstance(data, GraphArrays):
+        return True
+    from torch_geometric.data import Data
+
+    return isinstance(data, Data)
+
+
 def validate_dataset(data: Union[Data, Sequence[Data]], name: str,
                      num_classes: Optional[int] = None) -> Union[Data, List[Data]]:
     """Validate a graph, or every graph of a set (one label each) and that they share
     the feature dim; return it unchanged."""
-    if isinstance(data, Data):
+    if _is_graph(data):
         return validate_graph(data, name, num_classes, "node")
+    from graphfm.data.graphset import GraphSet
+
     graphs = list(data)
     GraphSet.from_list(graphs, name).validate(name, num_classes)
     return graphs
