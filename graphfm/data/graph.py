@@ -102,7 +102,8 @@ def undirected_coalesced(edge_index: Tensor, num_nodes: int) -> bool:
     key = edge_index[0] * num_nodes + edge_index[1]
     if key.numel() > 1 and not bool((key[1:] > key[:-1]).all()):
         return False
-    transposed = np.sort((edge_index[1] * num_nodes + edge_index[0]).cpu().numpy())
+    transposed = (edge_index[1] * num_nodes + edge_index[0]).cpu().numpy()
+    transposed.sort()                                   # in place: the keys are a temporary
     return torch.equal(torch.from_numpy(transposed), key.cpu())
 
 

@@ -261,7 +261,7 @@ class SAMGPT(PretrainedModel):
         n, device, last = int(data.num_nodes), self.feature_tokens.device, self.gcn.num_layers - 1
         workers = default_workers(device) if workers is None else int(workers)
         with torch.no_grad():
-            mat = NormalizedAdjacency(data.edge_index.cpu(), n).matrix()
+            mat = NormalizedAdjacency(data.edge_index.cpu(), n)
             aligned = self.aligner.transform(x.float(), domain if known else None).to(device)
             runs = [(feature, structure)] if self.branches == "single" else [(feature, None), (None, structure)]
             layers = [[self._folded_layer(i, feat, struct) for i in range(last + 1)] for feat, struct in runs]
@@ -310,7 +310,7 @@ class SAMGPT(PretrainedModel):
         import torch.nn.functional as F
 
         weight, bias, out_token = folded
-        out = self.gcn.activate(index, F.linear(mat.rows(start, stop).product(h), weight, bias))
+        out = self.gcn.activate(index, F.linear(mat.rows_product(start, stop, h), weight, bias))
         if out_token is not None:
             out = out.mul_(out_token)
         if index > 0 and self.gcn.residual:

@@ -37,7 +37,9 @@ class NormalizedAdjacency:
     def __init__(self, edge_index: Tensor, num_nodes: int) -> None:
         row, col = edge_index.long()
         keep = row != col
-        row, col = row[keep], col[keep]
+        if not bool(keep.all()):                                            # no copies without self-loops
+            row, col = row[keep], col[keep]
+        del keep
         self.num_nodes = n = int(num_nodes)
         self.degree = torch.bincount(row, minlength=n)                      # [N] without self-loops
         dinv = (self.degree.float() + 1.0).rsqrt()
@@ -52,7 +54,18 @@ class NormalizedAdjacency:
         self.value = dinv[row] * dinv[col]                                   # [E] off-diagonal weights
         self.self_value = dinv * dinv                                        # [N] diagonal weights
         self._matrix: Optional[SparseMatrix] = None
+        self._off: Optional[SparseMatrix] = None
         self._closed_cache = None
+
+    def rows_product(self, start: int, stop: int, h: Tensor) -> Tensor:
+        """Rows ``start .. stop - 1`` of ``Â h`` for ``h [N, D]``, as ``A' h + D̃^{-1} h`` with ``A'``
+        the off-diagonal part: chunked inference without building ``Â`` (equal up to rounding)."""
+        if getattr(self, "_off", None) is None:
+            self._off = SparseMatrix.from_csr(self.rowptr, self.col, self.value, (self.num_nodes,) * 2,
+                                              symmetric=True)
+        diag = self.self_value if h.device.type == "cpu" and h.dtype == torch.float32 \
+            else self.self_value.to(h.device, h.dtype)
+        return self._off.rows(start, stop).product(h).addcmul_(h[start:stop], diag[start:stop].unsqueeze(1))
 
     def _closed_csr(self):
         """CSR ``(crow, col, self_pos)`` of ``A + I``, columns sorted within rows (cached)."""

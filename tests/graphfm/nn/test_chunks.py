@@ -51,3 +51,4 @@ def test_an_error_in_a_chunk_reaches_the_caller():
 def test_default_workers():
     assert default_workers() == max(1, torch.get_num_threads())
     assert default_workers(torch.device("meta")) == 1
+

@@ -71,3 +71,16 @@ def test_empty_rows_small_and_mapped_buffers_are_writable():
     big[-3:] = 2.0
     assert small.shape == (10, 4) and big.shape == (70_000, 256) and big.dtype == torch.float32
     assert float(big[-1].sum()) == 512.0 and float(small.sum()) == 40.0
+
+
+def test_rows_product_equals_full_matrix_rows():
+    from graphfm.nn.propagation import NormalizedAdjacency
+
+    gen = torch.Generator().manual_seed(0)
+    ei = torch.randint(0, 30, (2, 120), generator=gen)
+    ei = torch.cat([ei, ei.flip(0)], 1)                   # undirected, with duplicates and self-loops
+    adj = NormalizedAdjacency(torch.unique(ei, dim=1), 30)
+    h = torch.randn(30, 5, generator=gen)
+    full = adj.matrix().product(h)
+    for a, b in ((0, 30), (3, 11), (29, 30)):
+        torch.testing.assert_close(adj.rows_product(a, b, h), full[a:b])
