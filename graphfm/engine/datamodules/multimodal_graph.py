@@ -12,6 +12,11 @@ spread over the graphs by per-graph weights::
      "edge_index": long [2, E],               # disjoint union of the subgraphs
      "batch":  long [N],                      # sorted subgraph id
      "domain": long [N]}                      # index of the node's graph in spec["domains"]
+
+Under data parallelism (``trainer.strategy=ddp``) every rank samples the same global
+batch and keeps the subgraphs at positions ``rank, rank + world, ...`` of it
+(:mod:`.sharding`): the ranks' batches are disjoint and together are the batch one
+process trains on; each rank's loss is a mean, DDP averages the gradients.
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from torch_geometric.data import Data
 
 from graphfm.engine.datamodules.base import DATAMODULES, DataModule
+from graphfm.engine.datamodules.sharding import rank_and_world
 from graphfm.errors import ConfigError
 
 SAMPLERS = ("ppr", "khop")
@@ -102,7 +108,7 @@ class MultimodalGraphsDataModule(DataModule):
         self.cache_dir, self.progress = cache_dir, progress
         self.graphs: List[_Graph] = []
         self._chunk: List[Dict[str, Any]] = []
-        self._chunk_id: Optional[int] = None
+        self._chunk_id: Optional[tuple] = None
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
@@ -137,23 +143,28 @@ class MultimodalGraphsDataModule(DataModule):
         return DataLoader(_SubgraphStream(self), batch_size=None, num_workers=0)
 
     # ------------------------------------------------------------------ sampling
-    def sample_batch(self, step: int) -> Dict[str, Any]:
-        """The batch of a given step (deterministic in ``seed`` and ``step``).
+    def sample_batch(self, step: int, rank: int = 0, world: int = 1) -> Dict[str, Any]:
+        """The batch of a given step (deterministic in ``seed`` and ``step``): with ``world > 1``,
+        rank ``rank``'s share of it (the subgraphs at positions ``rank, rank + world, ...``).
 
         Steps are sampled :data:`CHUNK` at a time, with one sampler call per graph, so
         that building a large graph's adjacency is paid once per chunk, not per step.
         """
+        if world > self.subgraphs_per_batch:
+            raise ConfigError(f"data.subgraphs_per_batch ({self.subgraphs_per_batch}) is the global number of "
+                              f"subgraphs per step; give at least one per rank ({world})")
         chunk, pos = divmod(step, CHUNK)
-        if self._chunk_id != chunk:
-            self._chunk, self._chunk_id = self._sample_chunk(chunk), chunk
+        if self._chunk_id != (chunk, rank, world):
+            self._chunk, self._chunk_id = self._sample_chunk(chunk, rank, world), (chunk, rank, world)
         return self._chunk[pos]
 
-    def _sample_chunk(self, chunk: int) -> List[Dict[str, Any]]:
+    def _sample_chunk(self, chunk: int, rank: int = 0, world: int = 1) -> List[Dict[str, Any]]:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + chunk)
         weights = torch.tensor([g.weight for g in self.graphs], dtype=torch.float)
         owner = torch.multinomial(weights, CHUNK * self.subgraphs_per_batch, replacement=True, generator=gen)
         owner = owner.view(CHUNK, self.subgraphs_per_batch)
         steps: List[List[tuple]] = [[] for _ in range(CHUNK)]
+        position = [0] * CHUNK                        # subgraphs of each step so far, all ranks
         for gi, graph in enumerate(self.graphs):
             counts = (owner == gi).sum(dim=1)                                   # subgraphs per step
             if int(counts.sum()) == 0:
@@ -163,8 +174,11 @@ class MultimodalGraphsDataModule(DataModule):
             sub = self._subgraphs(graph, graph.centres[pick], sub_seed)         # groups ordered by step
             bounds = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)]).tolist()
             for j in range(CHUNK):
-                if bounds[j + 1] > bounds[j]:
-                    steps[j].append((gi, _groups(sub, bounds[j], bounds[j + 1])))
+                count = bounds[j + 1] - bounds[j]
+                mine = torch.arange(count)[(torch.arange(count) + position[j]) % world == rank]
+                position[j] += count
+                if mine.numel():
+                    steps[j].append((gi, _groups(sub, bounds[j] + mine)))
         return [self._collate(parts) for parts in steps]
 
     def _subgraphs(self, graph: _Graph, centres: Tensor, seed: int) -> Data:
@@ -202,24 +216,33 @@ class MultimodalGraphsDataModule(DataModule):
                 "edge_index": torch.cat(edges, dim=1), "batch": torch.cat(batch), "domain": torch.cat(domain)}
 
 
-def _groups(sub: Data, first: int, last: int) -> Data:
-    """Subgraphs ``first .. last - 1`` of a batched sampler output, renumbered from 0."""
-    lo, hi = int(sub.ptr[first]), int(sub.ptr[last])
-    keep = (sub.edge_index[0] >= lo) & (sub.edge_index[0] < hi)
-    return Data(node_ids=sub.node_ids[lo:hi], edge_index=sub.edge_index[:, keep] - lo,
-                batch=sub.batch[lo:hi] - first, num_groups=last - first)
+def _groups(sub: Data, groups: Tensor) -> Data:
+    """Subgraphs ``groups`` (increasing ids) of a batched sampler output, renumbered from 0."""
+    new_id = torch.full((sub.ptr.numel() - 1,), -1, dtype=torch.long)
+    new_id[groups] = torch.arange(groups.numel())
+    batch = new_id[sub.batch]
+    node = batch >= 0
+    index = node.long().cumsum(0) - 1                      # new position of every kept node
+    keep = node[sub.edge_index[0]]
+    return Data(node_ids=sub.node_ids[node], edge_index=index[sub.edge_index[:, keep]], batch=batch[node],
+                num_groups=groups.numel())
 
 
 class _SubgraphStream(IterableDataset):
-    """An endless stream of batches from :meth:`MultimodalGraphsDataModule.sample_batch`."""
+    """An endless stream of batches from :meth:`MultimodalGraphsDataModule.sample_batch`,
+    this rank's share of each under data parallelism."""
+
+    #: Each rank's loss is a mean over its subgraphs' nodes: ranks' gradients are averaged.
+    rank_reduce = "mean"
 
     def __init__(self, module: MultimodalGraphsDataModule) -> None:
         self.module = module
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:
+        rank, world = rank_and_world()
         step = 0
         while True:
-            yield self.module.sample_batch(step)
+            yield self.module.sample_batch(step, rank, world)
             step += 1
 
 

@@ -118,3 +118,27 @@ def test_configs_validate_and_tiny_pretrains(tmp_path):
 
     emb = model.embed(load_dataset("synthetic-0"), progress=False)
     assert emb.shape == (1350, 32) and torch.isfinite(emb).all()
+
+
+@pytest.mark.parametrize("sampler", ["ppr", "khop"])
+def test_ranks_get_disjoint_shares_that_make_up_the_global_batch(two_graphs, tmp_path, sampler):
+    dm = _module(two_graphs, tmp_path, sampler=sampler, hops=1, max_degree=4)
+
+    def subgraphs(batch):       # each subgraph as (graph, sorted node ids, sorted edges): comparable across batches
+        out = []
+        for g in range(int(batch["batch"].max()) + 1):
+            nodes = (batch["batch"] == g).nonzero().view(-1)
+            domain = int(batch["domain"][nodes[0]])
+            feats = torch.cat([batch["feats"][m][nodes] for m in sorted(batch["feats"])], 1)
+            inside = torch.isin(batch["edge_index"][0], nodes)
+            edges = (batch["edge_index"][:, inside] - nodes[0]).t().tolist()
+            out.append((domain, tuple(feats.sum(1).round(decimals=4).tolist()), tuple(sorted(map(tuple, edges)))))
+        return out
+
+    for step in (0, 5, 17):
+        one = subgraphs(dm.sample_batch(step))
+        shares = [subgraphs(dm.sample_batch(step, rank, 3)) for rank in range(3)]
+        assert all(len(s) in (2, 3) for s in shares)                       # 8 subgraphs over 3 ranks
+        assert sorted(one) == sorted(shares[0] + shares[1] + shares[2])
+    with pytest.raises(ConfigError, match="at least one per rank"):
+        dm.sample_batch(0, 0, 9)
