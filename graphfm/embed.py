@@ -38,13 +38,12 @@ def embed_to_file(checkpoint: Union[str, Path], dataset: str, out: Union[str, Pa
         data = _load_node_graph(dataset, data_root)
         if not isinstance(data, list):
             array = embed_chunked_to_npy(model, data, out, name=dataset)
-            del data
+        else:                                   # a graph set: every graph's nodes, in full batches
+            array = _write(model.embed_loaded(data, level), out, dataset)
+        del data
     if array is None:
         with torch.no_grad():
-            emb = model.embed_dataset(dataset, level=level, data_root=data_root)
-        array = emb.detach().float().cpu().numpy().astype(np.float32)
-        _check_finite(array, 0, dataset)
-        write_npy(out, array)
+            array = _write(model.embed_dataset(dataset, level=level, data_root=data_root), out, dataset)
     if plot is not None:
         from graphfm.adapt.run import item_labels
 
@@ -52,6 +51,13 @@ def embed_to_file(checkpoint: Union[str, Path], dataset: str, out: Union[str, Pa
         labels = labels.numpy() if labels is not None and labels.numel() == array.shape[0] else None
         plot_embeddings(array, plot, labels=labels, title=f"{getattr(model, 'model_name', '')} embeddings of {dataset}")
     return tuple(array.shape)
+
+
+def _write(emb: torch.Tensor, out: Union[str, Path], dataset: str) -> np.ndarray:
+    array = emb.detach().float().cpu().numpy().astype(np.float32)
+    _check_finite(array, 0, dataset)
+    write_npy(out, array)
+    return array
 
 
 def _load_node_graph(dataset: str, data_root: Optional[str]):

@@ -91,7 +91,10 @@ class PretrainedModel(nn.Module):
         """
         from graphfm.data import load_dataset
 
-        data = load_dataset(name, root=data_root)
+        return self.embed_loaded(load_dataset(name, root=data_root), level)
+
+    def embed_loaded(self, data: Any, level: str = "node") -> torch.Tensor:
+        """:meth:`embed_dataset` of a graph or graph set already loaded by ``load_dataset``."""
         with torch.no_grad():
             if level == "graph":
                 graphs = data if isinstance(data, list) else [data]

@@ -82,3 +82,16 @@ def test_worker_threads_give_the_same_embeddings(workers):
     emb = torch.cat([p[2] for p in parts])
     assert not emb.requires_grad
     torch.testing.assert_close(emb, model.embed(graph), atol=1e-5, rtol=1e-5)
+
+
+def test_node_embeddings_of_a_graph_set_equal_embed_dataset(tmp_path):
+    model = _model()
+    model.save_pretrained(tmp_path / "ckpt")
+    gen = torch.Generator().manual_seed(0)
+    graphs = [{"x": torch.randn(n, 5, generator=gen), "edge_index": torch.randint(n, (2, 2 * n), generator=gen),
+               "y": torch.tensor([i % 2])} for i, n in enumerate((6, 9, 4))]
+    torch.save(graphs, tmp_path / "set.pt")
+    shape = embed_to_file(tmp_path / "ckpt", str(tmp_path / "set.pt"), tmp_path / "e.npy")
+    assert shape == (19, 16)
+    expected = model.embed_dataset(str(tmp_path / "set.pt")).numpy()
+    np.testing.assert_allclose(np.load(tmp_path / "e.npy"), expected, atol=1e-6, rtol=1e-6)
