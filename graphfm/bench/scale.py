@@ -6,7 +6,7 @@ folder, not committed) is embedded three ways, each in a fresh process timed fro
 launch until its output exists, memory being that process's peak RSS:
 
 * ``graphfm``: ``graphfm embed`` of an (untrained) SAMGPT checkpoint, width 256, 3
-  layers: layer-wise chunked inference into a memory-mapped ``.npy``;
+  layers: layer-wise chunked inference on worker threads, appended to the ``.npy``;
 * ``pyg_full_batch``: three PyG ``GCNConv(256)`` layers on the whole graph, in a process
   capped at ``pyg_memory_gb`` of address space (recorded as out of memory where it
   does not fit);
@@ -15,7 +15,9 @@ launch until its output exists, memory being that process's peak RSS:
 
 Sampled SAMGPT pretraining (``data.mode=ego``, 2-hop ego-graphs, ``max_degree`` 10, the
 GraphCL objective) reports steps/s and the peak RSS of the training steps minus the RSS
-once the graph is loaded (graph, cached CSR, fitted alignment).
+once the graph is loaded (graph, cached CSR, fitted alignment); so does sampled UniGraph2
+pretraining (the graph's features as a precomputed modality, 16 random-walk subgraphs of
+64 nodes per step, 3 GAT layers, the settings of ``configs/unigraph2/pretrain.yaml``).
 """
 from __future__ import annotations
 
@@ -38,6 +40,8 @@ __all__ = ["run", "power_law_graph", "graph_file", "SIZES"]
 SIZES = (10_000, 100_000, 1_000_000)
 WIDTH, LAYERS, FEATURES, AVG_DEGREE = 256, 3, 64, 10
 QUICK = {"sizes": (2_000,), "steps": 3, "warmup": 1, "batch": 32}
+#: Sampled pretraining runs: method -> (worker model, items per step).
+PRETRAIN = {"samgpt_sampled": ("samgpt", None), "unigraph2_sampled": ("unigraph2", 16)}
 WORKERS = Path(__file__).with_name("scale_workers.py")
 
 
@@ -179,17 +183,21 @@ def run(out_dir: Path, data_root: Optional[str] = None, quick: bool = False, siz
                           f"{res['status']}", flush=True)
                 if output is not None and output.exists():
                     output.unlink()
-            record = tmp / f"pretrain_{n}.json"
-            res = _measure([sys.executable, str(WORKERS), "pretrain", str(graph), str(WIDTH), str(LAYERS),
-                            str(steps), str(warmup), str(batch_size), str(record)], record)
-            rows += _pretrain_rows(n, res, record)
-            if progress:
-                print(f"[scale] {n:>9} nodes  sampled pretraining  " + ", ".join(
-                    f"{r['metric']} {r['mean']} {r['unit']}" for r in rows[-3:]) + f"  {res['status']}", flush=True)
+            for method, (model, items) in PRETRAIN.items():
+                record = tmp / f"pretrain_{model}_{n}.json"
+                res = _measure([sys.executable, str(WORKERS), "pretrain", str(graph), str(WIDTH), str(LAYERS),
+                                str(steps), str(warmup), str(items or batch_size), str(record), model,
+                                str(tmp / "cache")], record)
+                rows += _pretrain_rows(n, res, record, method)
+                if progress:
+                    print(f"[scale] {n:>9} nodes  {method}  " + ", ".join(
+                        f"{r['metric']} {r['mean']} {r['unit']}" for r in rows[-3:]) + f"  {res['status']}",
+                        flush=True)
     extra = {"total_seconds": round(time.perf_counter() - start, 1), "sizes": sizes, "width": WIDTH,
              "layers": LAYERS, "features": FEATURES, "avg_degree": AVG_DEGREE, "pyg_memory_gb": pyg_memory_gb,
              "load_average_before": round(load_before, 2), "load_average_after": round(os.getloadavg()[0], 2),
-             "pretrain": {"steps": steps, "warmup": warmup, "batch_size": batch_size, "hops": 2, "max_degree": 10},
+             "pretrain": {"steps": steps, "warmup": warmup, "batch_size": batch_size, "hops": 2, "max_degree": 10,
+                          "unigraph2_subgraphs_per_batch": PRETRAIN["unigraph2_sampled"][1], "subgraph_size": 64},
              "checks": checks(rows), "quick": quick}
     png = _plot(rows, Path(out_dir) / "scale.png")
     columns = ("target", "task", "method", "metric", "mean", "unit", "status", "seconds")
@@ -213,15 +221,15 @@ def _rows(n: int, task: str, method: str, res: Dict[str, Any]) -> List[Dict[str,
     return rows
 
 
-def _pretrain_rows(n: int, res: Dict[str, Any], record: Path) -> List[Dict[str, Any]]:
+def _pretrain_rows(n: int, res: Dict[str, Any], record: Path, method: str = "samgpt_sampled") -> List[Dict[str, Any]]:
     import json
 
     rec = json.loads(record.read_text()) if res["status"] == "ok" else {}
     status, seconds = res["status"], res["seconds"]
-    rows = [_row(n, "pretrain", "samgpt_sampled", "throughput", rec.get("steps_per_s"), "steps/s", seconds, status),
-            _row(n, "pretrain", "samgpt_sampled", "train_peak_minus_loaded", rec.get("train_peak_minus_loaded_gb"),
+    rows = [_row(n, "pretrain", method, "throughput", rec.get("steps_per_s"), "steps/s", seconds, status),
+            _row(n, "pretrain", method, "train_peak_minus_loaded", rec.get("train_peak_minus_loaded_gb"),
                  "GB", seconds, status),
-            _row(n, "pretrain", "samgpt_sampled", "loaded_rss", rec.get("loaded_gb"), "GB", seconds, status)]
+            _row(n, "pretrain", method, "loaded_rss", rec.get("loaded_gb"), "GB", seconds, status)]
     if res["log"]:
         rows[0]["log"] = res["log"]
     return rows
@@ -264,11 +272,14 @@ def _markdown(extra: Dict[str, Any], png: Optional[Path]) -> str:
               f"{extra['load_average_after']}. Every timing is a fresh process from launch until its output "
               "exists (the floor: until its result is in memory); memory is that process's peak RSS. "
               f"PyG runs under a {extra['pyg_memory_gb']} GB address-space cap. The embedding checkpoint is an "
-              "untrained SAMGPT (timing only). Sampled pretraining: `data.mode=ego`, "
-              f"{extra['pretrain']['batch_size']} centres per step, 2 hops, `max_degree` 10, GraphCL objective, "
+              "untrained SAMGPT (timing only). Sampled SAMGPT pretraining: `data.mode=ego`, "
+              f"{extra['pretrain']['batch_size']} centres per step, 2 hops, `max_degree` 10, GraphCL objective; "
+              f"sampled UniGraph2 pretraining: {extra['pretrain']['unigraph2_subgraphs_per_batch']} random-walk "
+              f"subgraphs of {extra['pretrain']['subgraph_size']} nodes per step, 3 GAT layers, the graph's features "
+              "as a precomputed modality; both "
               f"{extra['pretrain']['steps']} timed steps after {extra['pretrain']['warmup']} warm-up steps; "
-              "`train_peak_minus_loaded` = peak RSS of the timed steps minus the RSS once the graph, its CSR and "
-              "the alignment are loaded.", ""]
+              "`train_peak_minus_loaded` = peak RSS of the timed steps minus the RSS once the graph (with its "
+              "CSR and alignment, or its features) is loaded.", ""]
     if png is not None:
         lines += [f"![time and memory against size]({png.name})", ""]
     return "\n".join(lines + [f"Total: {extra['total_seconds']} s.", ""])

@@ -8,10 +8,12 @@ imports nothing but NumPy and PyTorch. Kinds:
   threads); the result stays in memory.
 * ``pyg GRAPH WIDTH LAYERS OUT``: the same network as PyG ``GCNConv`` layers, full batch,
   written to ``OUT`` (``.npy``).
-* ``pretrain GRAPH WIDTH LAYERS STEPS WARMUP BATCH OUT``: sampled SAMGPT pretraining through
-  :func:`graphfm.engine.train.build` and Lightning; writes ``OUT`` (JSON) with steps/s
-  after ``WARMUP`` steps, the RSS once the graph is loaded and the peak RSS during the
-  timed steps.
+* ``pretrain GRAPH WIDTH LAYERS STEPS WARMUP BATCH OUT [MODEL CACHE]``: sampled pretraining
+  through :func:`graphfm.engine.train.build` and Lightning, ``MODEL`` ``samgpt`` (ego-graphs,
+  ``BATCH`` centres; the default) or ``unigraph2`` (the graph's ``x`` as a precomputed
+  modality cached under ``CACHE``, ``BATCH`` random-walk subgraphs of 64 nodes); writes
+  ``OUT`` (JSON) with steps/s after ``WARMUP`` steps, the RSS once the graph is loaded and
+  the peak RSS during the timed steps.
 """
 import json
 import sys
@@ -76,20 +78,32 @@ def pyg(path: str, width: int, layers: int, out: str) -> None:
     np.save(out, h.numpy())
 
 
-def pretrain(path: str, width: int, layers: int, steps: int, warmup: int, batch: int, out: str) -> None:
-    import lightning.pytorch as pl
+def _experiment(model: str, path: str, width: int, layers: int, batch: int, cache: str) -> dict:
+    """The sampled-pretraining experiment of ``model`` on the graph file ``path``."""
+    if model == "samgpt":
+        return {"data": {"name": "graph_domains", "datasets": [path], "mode": "ego", "batch_size": batch, "hops": 2,
+                         "max_degree": 10},
+                "model": {"name": "samgpt", "hidden": width, "num_layers": layers, "align_dim": 50},
+                "objective": {"name": "graph_contrastive", "variant": "graphcl"}}
+    if model == "unigraph2":        # the settings of configs/unigraph2/pretrain.yaml
+        return {"data": {"name": "multimodal_graphs", "graphs": [path], "sampler": "ppr", "subgraph_size": 64,
+                         "subgraphs_per_batch": batch, "cache_dir": cache, "progress": False,
+                         "modalities": {"features": {"encoder": {"name": "precomputed"}}}},
+                "model": {"name": "unigraph2", "hidden_dim": width, "num_layers": layers, "gnn": "gat", "heads": 4},
+                "objective": {"name": "unigraph2", "decoder": "mlp", "var_weight": 1.0, "cov_weight": 0.04}}
+    raise SystemExit(f"unknown model {model!r}; valid: samgpt, unigraph2")
 
+
+def pretrain(path: str, width: int, layers: int, steps: int, warmup: int, batch: int, out: str,
+             model: str = "samgpt", cache: str = "") -> None:
+    import lightning.pytorch as pl
 
     from graphfm.config import experiment_from_dict
     from graphfm.engine.module import PretrainModule
     from graphfm.engine.train import build
 
     cfg = experiment_from_dict({
-        "name": "scale", "seed": 0,
-        "data": {"name": "graph_domains", "datasets": [path], "mode": "ego", "batch_size": batch, "hops": 2,
-                 "max_degree": 10},
-        "model": {"name": "samgpt", "hidden": width, "num_layers": layers, "align_dim": 50},
-        "objective": {"name": "graph_contrastive", "variant": "graphcl"},
+        "name": f"scale-{model}", "seed": 0, **_experiment(model, path, width, layers, batch, cache),
         "trainer": {"max_steps": warmup + steps, "accelerator": "cpu", "progress": False, "log_every": 1000,
                     "diagnostics": False},
     })
@@ -128,6 +142,6 @@ if __name__ == "__main__":
     elif kind == "pyg":
         pyg(args[0], int(args[1]), int(args[2]), args[3])
     elif kind == "pretrain":
-        pretrain(args[0], int(args[1]), int(args[2]), int(args[3]), int(args[4]), int(args[5]), args[6])
+        pretrain(args[0], int(args[1]), int(args[2]), int(args[3]), int(args[4]), int(args[5]), args[6], *args[7:9])
     else:
         raise SystemExit(f"unknown worker kind {kind!r}")

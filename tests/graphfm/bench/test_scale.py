@@ -55,8 +55,10 @@ def test_quick_run_writes_every_measurement(tmp_path):
         assert got[(method, "time")]["status"] == "ok", got[(method, "time")].get("log")
         assert got[(method, "time")]["unit"] == "seconds" and got[(method, "peak_rss")]["unit"] == "GB"
         assert 0.05 < got[(method, "peak_rss")]["mean"] < 8
-    pre = got[("samgpt_sampled", "throughput")]
-    assert pre["status"] == "ok" and pre["unit"] == "steps/s" and pre["mean"] > 0, pre.get("log")
+    for method in ("samgpt_sampled", "unigraph2_sampled"):
+        pre = got[(method, "throughput")]
+        assert pre["status"] == "ok" and pre["unit"] == "steps/s" and pre["mean"] > 0, pre.get("log")
+        assert got[(method, "train_peak_minus_loaded")]["unit"] == "GB"
     assert "Acceptance checks" in (tmp_path / "scale.md").read_text()
 
 
