@@ -35,6 +35,8 @@ class GraphArrays:
             self[key] = value
 
     def __getattr__(self, key: str) -> Any:
+        if key == "_store":                    # not set yet (e.g. while unpickling)
+            raise AttributeError(key)
         if key in self._store or key in _STANDARD:
             return self._store.get(key)
         raise AttributeError(f"'GraphArrays' object has no attribute '{key}'")

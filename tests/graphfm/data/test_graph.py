@@ -38,6 +38,11 @@ def test_graph_arrays_reads_like_data():
     with pytest.raises(AttributeError):
         g.text
     g.text = ["a", "b", "c"]
+    import copy
+    import pickle
+
+    for twin in (copy.deepcopy(g), pickle.loads(pickle.dumps(g))):
+        assert torch.equal(twin.x, g.x) and twin.text == g.text and twin.num_nodes == 3
     data = g.to_data()
     assert data.num_nodes == 3 and data.text == ["a", "b", "c"] and data.x is g.x
 
