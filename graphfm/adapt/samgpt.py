@@ -18,8 +18,10 @@ propagation plan (rows are ``(task, node)`` pairs restricted to the supports'
 receptive fields, optionally with sampled neighbours); evaluation runs the exact
 GCN on the rows the queries need, one ``(task, branch)`` column at a time (its
 ``[R, D]`` activations stay in cache; about 2x faster than the whole ``[R, 3T, D]``
-batch, and the same numbers: every operation is row- or column-wise), graph items
-mean-pooled straight from the output rows (no ``[members, 3T, D]`` copy).
+batch; every operation is row- or column-wise, so the accuracies are bit-identical,
+measured with MKL at width 128 on all six SAMGPT targets; torch may pick another sparse
+kernel for narrow widths, equal to float precision), graph items mean-pooled straight
+from the output rows (no ``[members, 3T, D]`` copy).
 """
 from __future__ import annotations
 
