@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -225,8 +225,8 @@ class SAMGPT(PretrainedModel):
         with torch.no_grad():
             return self.encode(prepared, feature, structure)
 
-    def embed_chunks(self, data: Any, chunk_size: int = 2048,
-                     workers: Optional[int] = None) -> Iterator[Tuple[int, int, Tensor]]:
+    def embed_chunks(self, data: Any, chunk_size: int = 2048, workers: Optional[int] = None,
+                     progress: Optional[Callable[[int, int], None]] = None) -> Iterator[Tuple[int, int, Tensor]]:
         """Node embeddings of :meth:`embed`, computed layer by layer in row chunks.
 
         Each layer but the last is computed into one ``[N, hidden]`` buffer (two per branch
@@ -244,6 +244,8 @@ class SAMGPT(PretrainedModel):
             workers (int, optional): Threads that take chunks concurrently, each with
                 single-threaded operations (:func:`graphfm.nn.chunks.map_row_chunks`).
                 (default: ``torch.get_num_threads()`` on CPU, one on an accelerator)
+            progress (callable, optional): Called as ``progress(rows_done, rows_total)`` after
+                every chunk of every layer (rows of all layers and branches counted).
 
         Yields:
             ``(start, stop, emb)``: rows ``start .. stop - 1`` of the embeddings, ``[stop - start, hidden]``.
@@ -265,14 +267,17 @@ class SAMGPT(PretrainedModel):
             aligned = self.aligner.transform(x.float(), domain if known else None).to(device)
             runs = [(feature, structure)] if self.branches == "single" else [(feature, None), (None, structure)]
             layers = [[self._folded_layer(i, feat, struct) for i in range(last + 1)] for feat, struct in runs]
+            total, done = n * (last * len(layers) + 1), 0
             states = []
             for folded in layers:
                 h = aligned
                 for i in range(last):
                     nxt = empty_rows(n, self.gcn.dims[i + 1], device)
-                    for _ in map_row_chunks(partial(self._fill_rows, nxt, mat, i, h, folded[i]), n, chunk_size,
-                                            workers):
-                        pass
+                    for a, b, _ in map_row_chunks(partial(self._fill_rows, nxt, mat, i, h, folded[i]), n, chunk_size,
+                                                  workers):
+                        done += b - a
+                        if progress is not None:
+                            progress(done, total)
                     h = nxt
                 states.append(h)
             del aligned
@@ -284,7 +289,11 @@ class SAMGPT(PretrainedModel):
                     out = rows if out is None else out.add_(rows)
                 return out
 
-            yield from map_row_chunks(output, n, chunk_size, workers)
+            for a, b, rows in map_row_chunks(output, n, chunk_size, workers):
+                done += b - a
+                if progress is not None:
+                    progress(done, total)
+                yield a, b, rows
 
     def _fill_rows(self, out: Tensor, mat: Any, index: int, h: Tensor, folded: Tuple, start: int, stop: int) -> None:
         out[start:stop] = self._layer_rows(mat, index, h, folded, start, stop)

@@ -95,3 +95,16 @@ def test_node_embeddings_of_a_graph_set_equal_embed_dataset(tmp_path):
     assert shape == (19, 16)
     expected = model.embed_dataset(str(tmp_path / "set.pt")).numpy()
     np.testing.assert_allclose(np.load(tmp_path / "e.npy"), expected, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"branches": "dual"}])
+def test_progress_counts_the_rows_of_every_layer(tmp_path, kwargs):
+    model = _model(**kwargs)
+    graph = synthetic_domain(0)
+    calls = []
+    list(model.embed_chunks(graph, chunk_size=64, progress=lambda done, total: calls.append((done, total))))
+    runs = 2 if kwargs else 1
+    total = graph.num_nodes * ((model.gcn.num_layers - 1) * runs + 1)
+    assert calls[-1] == (total, total) and all(b[0] > a[0] for a, b in zip(calls, calls[1:]))
+    out = embed_chunked_to_npy(model, graph, tmp_path / "e.npy", chunk_size=64, progress=True)
+    np.testing.assert_allclose(out, model.embed(graph).numpy(), atol=1e-5, rtol=1e-5)
