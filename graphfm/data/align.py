@@ -28,13 +28,13 @@ state as a flat ``dict[str, Tensor]``.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Dict, Iterator, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from graphfm.errors import DataError
+from graphfm.nn.chunks import single_threaded
 
 EXACT_MAX = 256  # min(N, F) up to which the SVD is exact
 #: From this many rows (and at most EXACT_MAX features) the right singular vectors come from the
@@ -175,23 +175,13 @@ def _check_input(x: Tensor, domain: str) -> Tensor:
     return x
 
 
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _svd_vh(a: Tensor) -> Tensor:
-    with _one_thread():
+    with single_threaded():
         return torch.linalg.svd(a, full_matrices=False)[2]
 
 
 def _orth(a: Tensor) -> Tensor:
-    with _one_thread():
+    with single_threaded():
         return torch.linalg.qr(a).Q
 
 

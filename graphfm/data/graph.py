@@ -72,12 +72,22 @@ class GraphArrays:
         return {k: v for k, v in self._store.items() if v is not None}
 
     def to_data(self) -> Any:
-        """The same graph as a PyG ``Data`` (tensors shared, not copied)."""
+        """The same graph as a PyG ``Data`` (tensors shared, not copied).
+
+        Raises:
+            DataError: an entry PyG refuses to store, named.
+        """
         from torch_geometric.data import Data
+
+        from graphfm.errors import DataError
 
         data = Data()
         for key, value in self.to_dict().items():
-            data[key] = value
+            try:
+                data[key] = value
+            except (AttributeError, TypeError, ValueError, RuntimeError) as exc:
+                raise DataError(f"extra entry '{key}' cannot be stored on a graph ({exc}); rename or remove it") \
+                    from None
         return data
 
     def __repr__(self) -> str:

@@ -181,13 +181,7 @@ def _to_graph(fields: Dict[str, Any], path: Path) -> GraphArrays:
 
 def _as_data(graph: GraphArrays, path: Path) -> "Data":
     """``graph`` as a PyG ``Data``; an extra entry PyG refuses is a clear error."""
-    from torch_geometric.data import Data
-
-    data = Data()
-    for key, value in graph.to_dict().items():
-        try:
-            data[key] = value
-        except (AttributeError, TypeError, ValueError, RuntimeError) as exc:
-            raise DataError(f"'{path}': extra entry '{key}' cannot be stored on a graph ({exc}); rename or "
-                            f"remove it; {_HELP}") from None
-    return data
+    try:
+        return graph.to_data()
+    except DataError as exc:
+        raise DataError(f"'{path}': {exc}; {_HELP}") from None

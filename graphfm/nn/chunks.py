@@ -26,7 +26,7 @@ from typing import Callable, Iterator, Optional, Tuple, TypeVar
 
 import torch
 
-__all__ = ["map_row_chunks", "default_workers"]
+__all__ = ["map_row_chunks", "default_workers", "single_threaded"]
 
 T = TypeVar("T")
 
@@ -66,7 +66,7 @@ def map_row_chunks(fn: Callable[[int, int], T], num_rows: int, chunk_size: int,
         with torch.set_grad_enabled(grad):
             return fn(a, b)
 
-    with _single_threaded_ops(), ThreadPoolExecutor(workers, initializer=torch.set_num_threads,
+    with single_threaded(), ThreadPoolExecutor(workers, initializer=torch.set_num_threads,
                                                      initargs=(1,)) as pool:
         window: deque = deque()
         todo = iter(spans)
@@ -84,7 +84,8 @@ def map_row_chunks(fn: Callable[[int, int], T], num_rows: int, chunk_size: int,
 
 
 @contextmanager
-def _single_threaded_ops() -> Iterator[None]:
+def single_threaded() -> Iterator[None]:
+    """Run torch operations on one thread inside the block; the thread count is restored after."""
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
