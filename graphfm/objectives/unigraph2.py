@@ -19,7 +19,13 @@ He et al., WWW 2025, `arXiv:2502.00806 <https://arxiv.org/abs/2502.00806>`_, Sec
   a hinge keeping every dimension's standard deviation at least 1 and a penalty on the
   off-diagonal covariances, so that reconstruction cannot be met by a few directions.
   Not in the paper; added because the pretrained embeddings otherwise lose rank
-  (``diag/effective_rank`` in ``metrics.csv`` shows it).
+  (``diag/effective_rank`` in ``metrics.csv`` shows it);
+* optionally (``contrast_weight > 0``) Deep Graph Infomax (Veličković et al., ICLR 2019,
+  `arXiv:1809.10341 <https://arxiv.org/abs/1809.10341>`_) per subgraph: a bilinear
+  discriminator tells each node's embedding from the embedding of the same position
+  with the batch's feature rows shuffled, given the node's subgraph summary. Not in the
+  paper; an option because reconstruction alone does not make class-separable
+  embeddings (see the README, UniGraph2).
 
 The paper's release computes SPD for all pairs of a graph (quadratic memory); here the
 pairs are sampled *inside the batch's subgraphs*: ``spd_sources`` sources per step, a
@@ -131,6 +137,8 @@ class UniGraph2Objective(Objective):
         domain_tokens (bool): Scale each GNN layer's input by the node's source-domain token
             (learned here, used by the dual prompts of :mod:`graphfm.adapt.unigraph2`); off,
             every graph uses the mean token. (default: ``True``)
+        contrast_weight (float): Weight of the per-subgraph DGI loss; ``0`` disables it (and
+            the extra encoder pass on shuffled features it costs). (default: ``0.0``)
     """
 
     DECODERS = ("gnn", "mlp")
@@ -138,14 +146,15 @@ class UniGraph2Objective(Objective):
     def __init__(self, model: UniGraph2, mask_rate: float = 0.5, gamma: float = 2.0, spd_weight: float = 0.5,
                  spd_sources: int = 32, spd_pairs_per_source: int = 16, spd_cutoff: int = 4,
                  moe_weight: float = 0.01, decoder: str = "gnn", var_weight: float = 0.0,
-                 cov_weight: float = 0.0, domain_tokens: bool = True) -> None:
+                 cov_weight: float = 0.0, domain_tokens: bool = True, contrast_weight: float = 0.0) -> None:
         super().__init__(model)
         if not 0.0 < mask_rate < 1.0:
             raise ConfigError(f"objective.mask_rate must be in (0, 1), got {mask_rate}")
         if decoder not in self.DECODERS:
             raise ConfigError(f"objective.decoder '{decoder}' is unknown; valid: {', '.join(self.DECODERS)}")
-        if var_weight < 0 or cov_weight < 0:
-            raise ConfigError(f"objective.var_weight and cov_weight must be >= 0, got {var_weight}, {cov_weight}")
+        if min(var_weight, cov_weight, contrast_weight) < 0:
+            raise ConfigError("objective.var_weight, cov_weight and contrast_weight must be >= 0, got "
+                              f"{var_weight}, {cov_weight}, {contrast_weight}")
         self.mask_rate, self.gamma, self.spd_weight, self.moe_weight = mask_rate, gamma, spd_weight, moe_weight
         self.var_weight, self.cov_weight, self.use_domain_tokens = var_weight, cov_weight, bool(domain_tokens)
         self.spd_sources, self.spd_pairs, self.spd_cutoff = spd_sources, spd_pairs_per_source, spd_cutoff
@@ -157,6 +166,8 @@ class UniGraph2Objective(Objective):
             nn.Sequential(nn.Linear(hidden, hidden), nn.PReLU(), nn.Linear(hidden, dim))
             for name, dim in model.modality_dims.items()})
         self.spd_decoder = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.PReLU(), nn.Linear(hidden, 1))
+        self.contrast_weight = float(contrast_weight)
+        self.discriminator = nn.Bilinear(hidden, hidden, 1) if contrast_weight > 0 else None
 
     # ------------------------------------------------------------------ stages
     def sample_mask(self, batch: Mapping[str, Any]) -> Tensor:
@@ -229,6 +240,27 @@ class UniGraph2Objective(Objective):
         loss = F.mse_loss(pred, dist.to(pred.dtype) / scale)
         return loss, ((pred.detach() * scale) - dist).abs().float().mean()
 
+    def contrast_loss(self, batch: Mapping[str, Any], h: Tensor, node_mask: Tensor) -> Tuple[Tensor, Tensor]:
+        """DGI per subgraph: BCE of a bilinear discriminator on ``(h_i, s_g(i))`` (real) and
+        ``(h~_i, s_g(i))`` (``h~``: the encoder on the batch's rows shuffled, same mask and
+        edges), ``s_g = sigmoid(mean of h over subgraph g)``. Returns the loss and the
+        discriminator's accuracy. ``h: [N, H]``, ``node_mask: bool [N]``.
+        """
+        n = h.size(0)
+        perm = torch.randperm(n, device=h.device)
+        feats = {m: f[perm] for m, f in batch["feats"].items()}
+        masks = {m: k.to(h.device)[perm] for m, k in (batch.get("masks") or {}).items()}
+        domain = batch.get("domain") if self.use_domain_tokens else None
+        fake = self.model.encode(feats, masks or None, batch["edge_index"], node_mask=node_mask, domain=domain).h
+        group = batch.get("batch")
+        group = torch.zeros(n, dtype=torch.long, device=h.device) if group is None else group.to(h.device).long()
+        count = torch.bincount(group).clamp_min(1).unsqueeze(-1).to(h.dtype)
+        summary = torch.sigmoid(h.new_zeros(count.size(0), h.size(1)).index_add_(0, group, h) / count)[group]
+        logits = torch.cat([self.discriminator(h, summary), self.discriminator(fake, summary)]).squeeze(-1)
+        labels = torch.cat([torch.ones(n, device=h.device), torch.zeros(n, device=h.device)]).to(logits.dtype)
+        loss = F.binary_cross_entropy_with_logits(logits, labels)
+        return loss, ((logits.detach() > 0) == (labels > 0.5)).float().mean()
+
     def forward(self, batch: Mapping[str, Any]) -> Dict[str, Tensor]:
         """``{"recon_loss", "spd_loss", "moe_loss", metrics...}`` for one batch."""
         node_mask = self.sample_mask(batch)
@@ -236,6 +268,9 @@ class UniGraph2Objective(Objective):
         rows = self.targets(batch, node_mask)
         recon = self.forward_decoder(enc.h, rows, node_mask, batch["edge_index"])
         out = self.forward_loss(batch, recon, rows, enc.h)
+        if self.discriminator is not None:
+            dgi, acc = self.contrast_loss(batch, enc.h, node_mask)
+            out["dgi_loss"], out["dgi_acc"] = self.contrast_weight * dgi, acc
         out["moe_loss"] = self.moe_weight * enc.moe_loss
         load = enc.moe_stats["expert_load"]
         out.update(moe_balance=enc.moe_loss.detach(), expert_load_max=load.max(), expert_load_min=load.min(),
