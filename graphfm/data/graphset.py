@@ -112,6 +112,12 @@ class GraphSet:
                             "unlabelled")
         return self
 
+    def union(self, **attrs) -> Data:
+        """All graphs as one graph of disconnected components (global edge indices, no
+        labels); node-level pretraining treats a set this way."""
+        shift = self.node_ptr[self.edge_graph()]
+        return Data(x=self.x, edge_index=self.edge_index + shift, num_nodes=int(self.node_ptr[-1]), **attrs)
+
     def to_list(self, **attrs) -> List[Data]:
         """One ``Data`` per graph, ``y`` of shape ``[1]``, plus ``attrs`` on each."""
         n, e = self.node_ptr.tolist(), self.edge_ptr.tolist()

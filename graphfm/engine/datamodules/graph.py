@@ -73,14 +73,14 @@ class GraphDomainsDataModule(DataModule):
 
     def setup(self) -> None:
         from graphfm.data import load_dataset
+        from graphfm.data.graphset import GraphSet
         from graphfm.data.sampling import cached_csr
 
         self.graphs = []
         for domain_id, name in enumerate(self.datasets):
             data = load_dataset(name, root=self.data_root)
-            if isinstance(data, list):
-                raise ConfigError(f"dataset '{name}' is a set of graphs; graph_domains pretrains on node-level "
-                                  "graphs (Cora, Photo, ...)")
+            if isinstance(data, list):     # a graph set (TU): one domain of disconnected graphs
+                data = GraphSet.from_list(data, str(name)).union(name=str(name))
             data = copy.copy(data)     # own attributes, shared tensors (no copy of a large graph)
             data.domain = str(getattr(data, "domain", name))
             data.domain_id = domain_id

@@ -29,6 +29,24 @@ def test_ego_mode_splits_centres_by_weight_and_is_seeded():
     assert torch.equal(batch[0].x, again[0].x)
 
 
+def test_a_graph_set_is_one_domain_of_disconnected_graphs(data_root):
+    from graphfm.data import load_dataset
+
+    graphs = load_dataset("MUTAG")
+    dm = GraphDomainsDataModule(["synthetic-0", "MUTAG"], data_root=str(data_root))
+    dm.setup()
+    union = dm.graphs[1]
+    assert dm.spec["domains"] == ["synthetic-0", "MUTAG"] and union.domain_id == 1
+    assert union.num_nodes == sum(g.num_nodes for g in graphs)
+    assert torch.equal(union.x, torch.cat([g.x for g in graphs]))
+    # graph i's edges are its own edges shifted by the nodes of graphs 0..i-1: no edge joins two graphs
+    ptr = torch.tensor([0] + [g.num_nodes for g in graphs]).cumsum(0)
+    expected = torch.cat([g.edge_index + ptr[i] for i, g in enumerate(graphs)], dim=1)
+    assert torch.equal(union.edge_index, expected)
+    owner = torch.searchsorted(ptr, union.edge_index, right=True) - 1
+    assert torch.equal(owner[0], owner[1])
+
+
 def test_bad_settings_are_config_errors():
     with pytest.raises(ConfigError, match="valid modes"):
         GraphDomainsDataModule(["synthetic-0"], mode="walk")
