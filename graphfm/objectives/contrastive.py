@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from graphfm.errors import ConfigError
 from graphfm.models.base import PretrainedModel
 from graphfm.objectives.base import OBJECTIVES, Objective
+from graphfm.objectives.regularisers import variance_covariance_loss
 
 __all__ = ["GraphContrastive"]
 
@@ -59,11 +60,15 @@ class GraphContrastive(Objective):
             every GCN layer close to an isometry, so that pretraining cannot discard the
             feature directions an unseen domain needs (our addition; ``0`` disables).
             (default: ``0.0``)
+        var_weight (float): Weight of VICReg's variance hinge on every domain's node embeddings
+            (:func:`~graphfm.objectives.unigraph2.variance_covariance_loss`; our addition
+            against collapse; ``0`` disables). (default: ``0.0``)
+        cov_weight (float): Weight of VICReg's covariance penalty on them. (default: ``0.0``)
     """
 
     def __init__(self, model: PretrainedModel, variant: str = "subgraph", temperature: float = 0.2,
                  num_samples: int = 1024, readout_hops: int = 1, seed: int = 0, ortho_weight: float = 0.0,
-                 edge_drop: float = 0.2) -> None:
+                 edge_drop: float = 0.2, var_weight: float = 0.0, cov_weight: float = 0.0) -> None:
         super().__init__(model)
         if variant not in VARIANTS:
             raise ConfigError(f"objective.variant '{variant}' is unknown; valid variants: {', '.join(VARIANTS)}")
@@ -75,6 +80,9 @@ class GraphContrastive(Objective):
         if not hasattr(model, "encode_domain"):
             raise ConfigError(f"objective graph_contrastive needs a model with encode_domain(), "
                               f"not {type(model).__name__}; use model name 'samgpt'")
+        if var_weight < 0 or cov_weight < 0:
+            raise ConfigError(f"objective.var_weight and cov_weight must be >= 0, got {var_weight}, {cov_weight}")
+        self.var_weight, self.cov_weight = float(var_weight), float(cov_weight)
         self.variant, self.temperature = variant, temperature
         self.num_samples, self.readout_hops, self.ortho_weight = num_samples, readout_hops, ortho_weight
         self.edge_drop = edge_drop
@@ -94,8 +102,9 @@ class GraphContrastive(Objective):
         """
         graphs = batch if isinstance(batch, (list, tuple)) else [batch]
         out: Dict[str, Tensor] = {}
-        terms = []
+        terms, spread = [], []
         for graph in graphs:
+            self._real = None
             if self.variant in ("dgi", "graphcl"):      # these encode their own views
                 h, prepared = None, self.model.prepare(graph)
             else:
@@ -103,7 +112,12 @@ class GraphContrastive(Objective):
             term = getattr(self, f"_{self.variant}")(h, prepared, graph)
             terms.append(term)
             out[f"{graph.domain}_term"] = term.detach()
+            if self.var_weight > 0 or self.cov_weight > 0:
+                spread += [variance_covariance_loss(e) for e in ([h] if h is not None else self._real)]
         out["contrastive_loss"] = torch.stack(terms).sum()
+        if spread:
+            out["var_loss"] = self.var_weight * torch.stack([v for v, _ in spread]).sum()
+            out["cov_loss"] = self.cov_weight * torch.stack([c for _, c in spread]).sum()
         if self.ortho_weight > 0:
             out["ortho_loss"] = self.ortho_weight * self.orthogonality()
         return out
@@ -167,6 +181,7 @@ class GraphContrastive(Objective):
         feature, structure = self.model.tokens_of(domain)
         perm = torch.randperm(prepared.num_nodes, generator=self.generator).to(prepared.x.device)
         real = self.model.encode_branches(prepared, feature, structure)
+        self._real = real            # the real views' embeddings, one per branch (for the VICReg terms)
         fake = self.model.encode_branches(prepared.with_rows(perm), feature, structure)
         summaries = [real] if len(views) == 1 and views[0] is prepared else \
             [self.model.encode_branches(v, feature, structure) for v in views]

@@ -45,6 +45,7 @@ from graphfm.models.unigraph2 import UniGraph2, UniGraph2Output
 from graphfm.nn.conv import build_conv
 from graphfm.errors import ConfigError
 from graphfm.objectives.base import OBJECTIVES, Objective
+from graphfm.objectives.regularisers import variance_covariance_loss  # noqa: F401  (re-exported)
 
 
 def scaled_cosine_error(pred: Tensor, target: Tensor, gamma: float = 2.0) -> Tensor:
@@ -53,20 +54,6 @@ def scaled_cosine_error(pred: Tensor, target: Tensor, gamma: float = 2.0) -> Ten
         return pred.sum() * 0.0
     cos = F.cosine_similarity(pred, target, dim=-1)
     return (1.0 - cos).clamp(min=0.0).pow(gamma).mean()
-
-
-def variance_covariance_loss(h: Tensor, eps: float = 1e-4) -> Tuple[Tensor, Tensor]:
-    """VICReg's variance hinge ``mean_j relu(1 - std_j)`` and covariance penalty
-    ``sum_{i != j} C_ij^2 / D`` of embeddings ``h [N, D]`` (zeros for fewer than 2 rows)."""
-    if h.size(0) < 2:
-        zero = h.sum() * 0.0
-        return zero, zero
-    x = h - h.mean(0)
-    std = torch.sqrt(x.var(0) + eps)
-    var = F.relu(1.0 - std).mean()
-    cov = (x.t() @ x) / (h.size(0) - 1)
-    off = cov - torch.diag(torch.diagonal(cov))
-    return var, off.pow(2).sum() / h.size(1)
 
 
 def sample_spd_pairs(edge_index: Tensor, num_nodes: int, batch: Optional[Tensor], num_sources: int,

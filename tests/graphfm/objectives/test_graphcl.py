@@ -70,3 +70,32 @@ def test_diagnostics_measure_collapse():
     model, graphs = _setup()
     diag = GraphContrastive(model, variant="graphcl").diagnostics(graphs)
     assert 1.0 <= diag["effective_rank"] <= 16.0 and -1.0 <= diag["mean_cosine"] <= 1.0
+
+
+def test_vicreg_terms_are_weighted_losses_on_every_branch():
+    from graphfm.objectives import total_loss
+    from graphfm.objectives.regularisers import variance_covariance_loss
+
+    model, graphs = _setup(branches="single", residual=False, token_init="ones")
+    off = GraphContrastive(model, variant="graphcl", seed=3)
+    on = GraphContrastive(model, variant="graphcl", seed=3, var_weight=0.5, cov_weight=0.1)
+    assert "var_loss" not in off(graphs)
+    out = on(graphs)
+    assert out["var_loss"] > 0 and out["cov_loss"] > 0
+    # one term per domain, each on that domain's real (unperturbed) embeddings
+    expected = [variance_covariance_loss(model.encode_domain(g)[0]) for g in graphs]
+    assert torch.isclose(out["var_loss"], 0.5 * sum(v for v, _ in expected), rtol=1e-4)
+    assert torch.isclose(out["cov_loss"], 0.1 * sum(c for _, c in expected), rtol=1e-4)
+    assert torch.isclose(total_loss(out), out["contrastive_loss"] + out["var_loss"] + out["cov_loss"])
+    subgraph = GraphContrastive(model, variant="subgraph", var_weight=1.0)(graphs)
+    assert subgraph["var_loss"] > 0 and subgraph["cov_loss"] == 0
+
+
+def test_vicreg_weights_must_be_non_negative():
+    import pytest
+
+    from graphfm.errors import ConfigError
+
+    model, _ = _setup()
+    with pytest.raises(ConfigError, match="var_weight"):
+        GraphContrastive(model, variant="graphcl", var_weight=-1.0)
