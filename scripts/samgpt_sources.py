@@ -1,15 +1,20 @@
-"""Does a more diverse pretraining mix make SAMGPT transfer? Measured on a held-out *source*.
+"""SAMGPT choices measured on held-out *sources* (no target's label is read).
 
-The protocol of the README ("How the SAMGPT defaults were chosen"): the Cora config's sources
-minus CiteSeer are pretrained with the committed settings, then one-shot node classification on
-CiteSeer (100 tasks x 2 seeds, the default adaptation), paired task by task with the same network
-untrained (``untrained_copy(0)`` of each variant). No target's label is read: CiteSeer is a
-source of every leave-one-out config but its own. The variants add built-in synthetic SBM domains
-(``synthetic-<k>``) and/or the six TU graph sets (each as one graph of disconnected components)
-to the four real sources.
+The protocol of the README ("How the SAMGPT defaults were chosen"): the Cora config's sources minus
+one held-out source are pretrained with the committed settings plus a variant's changes, then
+one-shot node classification on the held-out source (100 tasks x 2 seeds, the default adaptation),
+paired task by task with the same network untrained (``untrained_copy(0)``). Each held-out graph is
+a source of every leave-one-out config but its own, so its labels are never a target's test labels
+in a run that uses them. Two groups of variants:
 
-    PYTHONPATH=. python scripts/samgpt_sources.py --out results/samgpt_sources [--only LABEL ...]
-    PYTHONPATH=. python scripts/samgpt_sources.py --out results/samgpt_sources --merge a.json b.json
+* ``mix``: the pretraining mix (built-in synthetic SBM domains ``synthetic-<k>`` and/or the six TU
+  graph sets, each one graph of disconnected components, added to or replacing the real sources);
+* ``objective``: settings of the objective (VICReg's variance/covariance terms).
+
+    PYTHONPATH=. python scripts/samgpt_sources.py --out results/samgpt_sources --group mix
+    PYTHONPATH=. python scripts/samgpt_sources.py --out results/samgpt_objective --group objective \\
+        --held-out CiteSeer Photo FacebookPagePage [--only LABEL ...]
+    PYTHONPATH=. python scripts/samgpt_sources.py --out OUT --merge a.json b.json   # runs of subsets
 
 writes ``<out>.json`` (per-task accuracies) and ``<out>.md``.
 """
@@ -23,85 +28,122 @@ from pathlib import Path
 
 import torch
 
-REAL = ["Photo", "Computers", "FacebookPagePage", "LastFMAsia"]
+CORA_SOURCES = ["CiteSeer", "Photo", "Computers", "FacebookPagePage", "LastFMAsia"]
 SYNTHETIC = [f"synthetic-{k}" for k in range(6)]
 TU = ["MUTAG", "PROTEINS", "ENZYMES", "IMDB-BINARY", "COX2", "BZR"]
-VARIANTS = {
-    "4 real sources (the default mix)": REAL,
-    "+ 6 synthetic SBM domains": REAL + SYNTHETIC,
-    "+ 6 TU graph sets": REAL + TU,
-    "+ synthetic + TU": REAL + SYNTHETIC + TU,
-    "6 synthetic SBM domains only": SYNTHETIC,
+VICREG = ["objective.var_weight=1.0", "objective.cov_weight=0.04"]
+GROUPS = {
+    "mix": {
+        "4 real sources (the default mix)": {},
+        "+ 6 synthetic SBM domains": {"extra": SYNTHETIC},
+        "+ 6 TU graph sets": {"extra": TU},
+        "+ synthetic + TU": {"extra": SYNTHETIC + TU},
+        "6 synthetic SBM domains only": {"extra": SYNTHETIC, "replace": True},
+    },
+    "objective": {
+        "committed objective": {},
+        "+ VICReg (1.0 / 0.04)": {"overrides": VICREG},
+        "+ VICReg x0.25 (0.25 / 0.01)": {"overrides": ["objective.var_weight=0.25", "objective.cov_weight=0.01"]},
+    },
 }
-HELD_OUT = "CiteSeer"
 
 
-def measure(label: str, datasets: list, work: Path, tasks: int, seeds: int) -> dict:
+def measure(label: str, variant: dict, held_out: str, work: Path, tasks: int, seeds: int) -> dict:
     from graphfm.adapt import PromptConfig, adapt_model, load_target
     from graphfm.bench.samgpt import ADAPT, config_path
     from graphfm.engine import pretrain
     from graphfm.models import PretrainedModel
     from graphfm.stats import paired_difference
 
-    run_dir = work / "".join(c if c.isalnum() else "_" for c in label)
+    real = [d for d in CORA_SOURCES if d != held_out]
+    datasets = list(variant["extra"]) if variant.get("replace") else real + list(variant.get("extra", []))
+    run_dir = work / "".join(c if c.isalnum() else "_" for c in f"{label}_{held_out}")
     start = time.perf_counter()
-    pretrain(config_path("Cora"), run_dir, overrides=[f"data.datasets=[{','.join(datasets)}]", "trainer.progress=false"])
+    overrides = [f"data.datasets=[{','.join(datasets)}]", "trainer.progress=false", *variant.get("overrides", [])]
+    pretrain(config_path("Cora"), run_dir, overrides=overrides)
     pretrain_s = time.perf_counter() - start
     model = PretrainedModel.from_pretrained(run_dir)
-    data, ptr, labels = load_target(HELD_OUT)
+    data, ptr, labels = load_target(held_out)
     res = {name: adapt_model(m, data, labels, "node", 1, tasks, seeds, method="prompt", config=PromptConfig(), **ADAPT)
            for name, m in (("pretrained", model), ("untrained", model.untrained_copy(seed=0)))}
     diff = paired_difference(res["pretrained"]["accuracies"], res["untrained"]["accuracies"])
-    return {"variant": label, "datasets": datasets, "pretrain_seconds": round(pretrain_s, 1),
-            "seconds": round(time.perf_counter() - start, 1), "difference": diff,
-            **{f"{k}_mean": v["mean"] for k, v in res.items()},
+    return {"variant": label, "held_out": held_out, "datasets": datasets, "overrides": variant.get("overrides", []),
+            "pretrain_seconds": round(pretrain_s, 1), "seconds": round(time.perf_counter() - start, 1),
+            "difference": diff, **{f"{k}_mean": v["mean"] for k, v in res.items()},
             **{f"{k}_accuracies": v["accuracies"] for k, v in res.items()}}
 
 
 def markdown(rows: list, tasks: int, seeds: int) -> str:
-    lines = [f"# SAMGPT pretraining mix, measured on a held-out source ({HELD_OUT})", "",
+    from graphfm.stats import paired_difference
+
+    held = list(dict.fromkeys(r["held_out"] for r in rows))
+    lines = [f"# SAMGPT choices, measured on held-out sources ({', '.join(held)})", "",
              f"- machine: {os.uname().machine}, {os.cpu_count()} cores, torch {torch.__version__}; written "
              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
-             f"- one-shot node classification on {HELD_OUT}, {tasks} tasks x {seeds} seeds, default adaptation; "
-             "pretraining: `configs/samgpt/cora.yaml` with `data.datasets` replaced (one pretraining seed)",
+             f"- one-shot node classification on the held-out source, {tasks} tasks x {seeds} seeds, default "
+             "adaptation; pretraining: `configs/samgpt/cora.yaml` on its other sources with the variant's changes "
+             "(one pretraining seed)",
              "- Δ = pretrained − the same network untrained, paired by task, 95 % t-interval", "",
-             "| variant | sources | pretrained | untrained | Δ [95 % CI] | pretrain s |", "|---|---|---|---|---|---|"]
+             "| variant | held out | sources | pretrained | untrained | Δ [95 % CI] | pretrain s |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         d = r["difference"]
-        lines.append(f"| {r['variant']} | {len(r['datasets'])} | {r['pretrained_mean']:.2f} | {r['untrained_mean']:.2f} | "
-                     f"{d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}] | {r['pretrain_seconds']:.0f} |")
+        lines.append(f"| {r['variant']} | {r['held_out']} | {len(r['datasets'])} | {r['pretrained_mean']:.2f} | "
+                     f"{r['untrained_mean']:.2f} | {d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}] | "
+                     f"{r['pretrain_seconds']:.0f} |")
+    if len(held) > 1:
+        lines += ["", "Pooled over the held-out sources (every task of every held-out source one pair):", "",
+                  "| variant | held out | Δ [95 % CI] |", "|---|---|---|"]
+        for label in dict.fromkeys(r["variant"] for r in rows):
+            runs = [r for r in rows if r["variant"] == label]
+            d = paired_difference([a for r in runs for a in r["pretrained_accuracies"]],
+                                  [a for r in runs for a in r["untrained_accuracies"]])
+            lines.append(f"| {label} | {len(runs)} | {d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}] |")
     return "\n".join(lines) + "\n"
+
+
+def write(out: Path, rows: list, tasks: int, seeds: int) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for suffix, text in ((".json", json.dumps({"tasks": tasks, "seeds": seeds, "rows": rows}, indent=1)),
+                         (".md", markdown(rows, tasks, seeds))):
+        tmp = out.with_suffix(suffix + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(out.with_suffix(suffix))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True, help="output path without suffix")
-    parser.add_argument("--only", nargs="+", choices=sorted(VARIANTS))
+    parser.add_argument("--group", choices=sorted(GROUPS), default="mix")
+    parser.add_argument("--held-out", nargs="+", default=["CiteSeer"], choices=CORA_SOURCES)
+    parser.add_argument("--only", nargs="+", help="run these variants of the group only")
     parser.add_argument("--tasks", type=int, default=100)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--work", default="/tmp/samgpt-sources")
-    parser.add_argument("--merge", nargs="+", help="only merge these <out>.json files (runs of variant subsets)")
+    parser.add_argument("--merge", nargs="+", help="only merge these <out>.json files (runs of subsets)")
     args = parser.parse_args()
-    rows = []
     if args.merge:
         parts = [json.loads(Path(f).read_text()) for f in args.merge]
-        found = {r["variant"]: r for part in parts for r in part["rows"]}
-        rows = [found[label] for label in VARIANTS if label in found]
-        args.tasks, args.seeds = parts[0]["tasks"], parts[0]["seeds"]
-    for label, datasets in ([] if args.merge else VARIANTS.items()):
+        found = {(r["variant"], r.get("held_out", "CiteSeer")): {"held_out": "CiteSeer", **r}
+                 for part in parts for r in part["rows"]}
+        order = [label for group in GROUPS.values() for label in group]
+        rows = sorted(found.values(), key=lambda r: (order.index(r["variant"]) if r["variant"] in order else 99,
+                                                     CORA_SOURCES.index(r["held_out"])))
+        return write(Path(args.out), rows, parts[0]["tasks"], parts[0]["seeds"])
+    variants = GROUPS[args.group]
+    unknown = set(args.only or []) - set(variants)
+    if unknown:
+        parser.error(f"unknown variant(s) {sorted(unknown)} of group {args.group}; valid: {sorted(variants)}")
+    rows = []
+    for label, variant in variants.items():
         if args.only and label not in args.only:
             continue
-        rows.append(measure(label, datasets, Path(args.work), args.tasks, args.seeds))
-        d = rows[-1]["difference"]
-        print(f"{label}: {rows[-1]['pretrained_mean']:.2f} vs {rows[-1]['untrained_mean']:.2f} "
-              f"({d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}])", flush=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"tasks": args.tasks, "seeds": args.seeds, "rows": rows}, indent=1))
-    tmp.replace(out.with_suffix(".json"))
-    out.with_suffix(".md.tmp").write_text(markdown(rows, args.tasks, args.seeds))
-    out.with_suffix(".md.tmp").replace(out.with_suffix(".md"))
+        for held_out in args.held_out:
+            rows.append(measure(label, variant, held_out, Path(args.work), args.tasks, args.seeds))
+            d = rows[-1]["difference"]
+            print(f"{label} / {held_out}: {rows[-1]['pretrained_mean']:.2f} vs {rows[-1]['untrained_mean']:.2f} "
+                  f"({d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}])", flush=True)
+    write(Path(args.out), rows, args.tasks, args.seeds)
 
 
 if __name__ == "__main__":
