@@ -68,10 +68,13 @@ class GraphSet:
         counts = self.edge_ptr[1:] - self.edge_ptr[:-1]
         return torch.repeat_interleave(torch.arange(self.num_graphs), counts)
 
+    def global_edge_index(self) -> Tensor:
+        """``[2, E]`` edges indexed into the collated nodes (graph ``i``'s shifted by ``node_ptr[i]``)."""
+        return self.edge_index + self.node_ptr[self.edge_graph()]
+
     def make_undirected(self) -> "GraphSet":
         """Make every graph's edges undirected and coalesced (one global pass)."""
-        shift = self.node_ptr[self.edge_graph()]
-        glob = to_undirected(self.edge_index + shift, num_nodes=int(self.node_ptr[-1]))
+        glob = to_undirected(self.global_edge_index(), num_nodes=int(self.node_ptr[-1]))
         graph = torch.searchsorted(self.node_ptr, glob[0], right=True) - 1
         self.edge_ptr = torch.searchsorted(glob[0], self.node_ptr)
         self.edge_index = glob - self.node_ptr[graph]
@@ -115,8 +118,7 @@ class GraphSet:
     def union(self, **attrs) -> Data:
         """All graphs as one graph of disconnected components (global edge indices, no
         labels); node-level pretraining treats a set this way."""
-        shift = self.node_ptr[self.edge_graph()]
-        return Data(x=self.x, edge_index=self.edge_index + shift, num_nodes=int(self.node_ptr[-1]), **attrs)
+        return Data(x=self.x, edge_index=self.global_edge_index(), num_nodes=int(self.node_ptr[-1]), **attrs)
 
     def to_list(self, **attrs) -> List[Data]:
         """One ``Data`` per graph, ``y`` of shape ``[1]``, plus ``attrs`` on each."""

@@ -25,7 +25,7 @@ branch (feature, structure) and sum the branches' logits, as the public code doe
 """
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -61,7 +61,7 @@ class GraphContrastive(Objective):
             feature directions an unseen domain needs (our addition; ``0`` disables).
             (default: ``0.0``)
         var_weight (float): Weight of VICReg's variance hinge on every domain's node embeddings
-            (:func:`~graphfm.objectives.unigraph2.variance_covariance_loss`; our addition
+            (:func:`~graphfm.objectives.regularisers.variance_covariance_loss`; our addition
             against collapse; ``0`` disables). (default: ``0.0``)
         cov_weight (float): Weight of VICReg's covariance penalty on them. (default: ``0.0``)
     """
@@ -83,6 +83,7 @@ class GraphContrastive(Objective):
         if var_weight < 0 or cov_weight < 0:
             raise ConfigError(f"objective.var_weight and cov_weight must be >= 0, got {var_weight}, {cov_weight}")
         self.var_weight, self.cov_weight = float(var_weight), float(cov_weight)
+        self._real: Optional[List[Tensor]] = None     # set by _infomax: its real embeddings, one per branch
         self.variant, self.temperature = variant, temperature
         self.num_samples, self.readout_hops, self.ortho_weight = num_samples, readout_hops, ortho_weight
         self.edge_drop = edge_drop
@@ -104,7 +105,6 @@ class GraphContrastive(Objective):
         out: Dict[str, Tensor] = {}
         terms, spread = [], []
         for graph in graphs:
-            self._real = None
             if self.variant in ("dgi", "graphcl"):      # these encode their own views
                 h, prepared = None, self.model.prepare(graph)
             else:
@@ -112,8 +112,9 @@ class GraphContrastive(Objective):
             term = getattr(self, f"_{self.variant}")(h, prepared, graph)
             terms.append(term)
             out[f"{graph.domain}_term"] = term.detach()
+            real, self._real = ([h] if h is not None else self._real), None
             if self.var_weight > 0 or self.cov_weight > 0:
-                spread += [variance_covariance_loss(e) for e in ([h] if h is not None else self._real)]
+                spread += [variance_covariance_loss(e) for e in real]
         out["contrastive_loss"] = torch.stack(terms).sum()
         if spread:
             out["var_loss"] = self.var_weight * torch.stack([v for v, _ in spread]).sum()
@@ -181,7 +182,7 @@ class GraphContrastive(Objective):
         feature, structure = self.model.tokens_of(domain)
         perm = torch.randperm(prepared.num_nodes, generator=self.generator).to(prepared.x.device)
         real = self.model.encode_branches(prepared, feature, structure)
-        self._real = real            # the real views' embeddings, one per branch (for the VICReg terms)
+        self._real = real            # for the VICReg terms of forward(), which takes and clears it
         fake = self.model.encode_branches(prepared.with_rows(perm), feature, structure)
         summaries = [real] if len(views) == 1 and views[0] is prepared else \
             [self.model.encode_branches(v, feature, structure) for v in views]

@@ -45,7 +45,7 @@ from graphfm.models.unigraph2 import UniGraph2, UniGraph2Output
 from graphfm.nn.conv import build_conv
 from graphfm.errors import ConfigError
 from graphfm.objectives.base import OBJECTIVES, Objective
-from graphfm.objectives.regularisers import variance_covariance_loss  # noqa: F401  (re-exported)
+from graphfm.objectives.regularisers import variance_covariance_loss
 
 
 def scaled_cosine_error(pred: Tensor, target: Tensor, gamma: float = 2.0) -> Tensor:
