@@ -27,8 +27,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -140,7 +141,7 @@ def _checkpoint(directory: Path) -> Path:
 @BENCHMARKS.register("scale")
 def run(out_dir: Path, data_root: Optional[str] = None, quick: bool = False, sizes: Optional[Sequence[int]] = None,
         pyg_memory_gb: float = 12.0, steps: int = 20, warmup: int = 3, batch_size: int = 256,
-        progress: bool = True) -> Dict[str, Any]:
+        progress: bool = True, repeats: int = 3) -> Dict[str, Any]:
     """Write ``out_dir/scale.json``, ``.md`` and ``.png``.
 
     Args:
@@ -153,10 +154,13 @@ def run(out_dir: Path, data_root: Optional[str] = None, quick: bool = False, siz
         warmup (int): Untimed pretraining steps first. (default: ``3``)
         batch_size (int): Ego-graph centres per pretraining step. (default: ``256``)
         progress (bool): Print a line per measurement. (default: ``True``)
+        repeats (int): Fresh runs of every measurement; rows give their mean, std and the
+            per-run values (``accuracies``). (default: ``3``; 2 in ``quick`` mode)
     """
     if quick:
         sizes = sizes or QUICK["sizes"]
         steps, warmup, batch_size = QUICK["steps"], QUICK["warmup"], QUICK["batch"]
+        repeats = min(repeats, 2)
     sizes = [int(s) for s in (sizes or SIZES)]
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
@@ -176,31 +180,22 @@ def run(out_dir: Path, data_root: Optional[str] = None, quick: bool = False, siz
                 cmd = [sys.executable, "-m", "graphfm.cli", "embed", "--checkpoint", str(ckpt), "--dataset",
                        str(graph), "--out", str(output)] \
                     if method == "graphfm" else [sys.executable, str(WORKERS)] + args
-                res = _measure(cmd, output, cap)
-                rows += _rows(n, "embed", method, res)
-                if progress:
-                    print(f"[scale] {n:>9} nodes  {method:<15} {res['seconds']:7.1f} s  {res['peak_gb']:6.2f} GB  "
-                          f"{res['status']}", flush=True)
-                if output is not None and output.exists():
-                    output.unlink()
+                rows += _repeated(partial(_embed_once, n, method, cmd, output, cap), repeats)
+                _log(progress, n, method, rows[-2:])
             for method, (model, items) in PRETRAIN.items():
                 record = tmp / f"pretrain_{model}_{n}.json"
-                res = _measure([sys.executable, str(WORKERS), "pretrain", str(graph), str(WIDTH), str(LAYERS),
-                                str(steps), str(warmup), str(items or batch_size), str(record), model,
-                                str(tmp / "cache")], record)
-                rows += _pretrain_rows(n, res, record, method)
-                if progress:
-                    print(f"[scale] {n:>9} nodes  {method}  " + ", ".join(
-                        f"{r['metric']} {r['mean']} {r['unit']}" for r in rows[-3:]) + f"  {res['status']}",
-                        flush=True)
+                cmd = [sys.executable, str(WORKERS), "pretrain", str(graph), str(WIDTH), str(LAYERS), str(steps),
+                       str(warmup), str(items or batch_size), str(record), model, str(tmp / "cache")]
+                rows += _repeated(partial(_pretrain_once, n, method, cmd, record), repeats)
+                _log(progress, n, method, rows[-3:])
     extra = {"total_seconds": round(time.perf_counter() - start, 1), "sizes": sizes, "width": WIDTH,
              "layers": LAYERS, "features": FEATURES, "avg_degree": AVG_DEGREE, "pyg_memory_gb": pyg_memory_gb,
              "load_average_before": round(load_before, 2), "load_average_after": round(os.getloadavg()[0], 2),
              "pretrain": {"steps": steps, "warmup": warmup, "batch_size": batch_size, "hops": 2, "max_degree": 10,
                           "unigraph2_subgraphs_per_batch": PRETRAIN["unigraph2_sampled"][1], "subgraph_size": 64},
-             "checks": checks(rows), "quick": quick}
+             "repeats": repeats, "checks": checks(rows), "quick": quick}
     png = _plot(rows, Path(out_dir) / "scale.png")
-    columns = ("target", "task", "method", "metric", "mean", "unit", "status", "seconds")
+    columns = ("target", "task", "method", "metric", "mean", "std", "n", "unit", "status", "seconds")
     return write_results(Path(out_dir), "scale", rows, columns=columns, extra=extra,
                          extra_md=_markdown(extra, png))
 
@@ -210,6 +205,52 @@ def _row(n: int, task: str, method: str, metric: str, value: Optional[float], un
     return {"target": f"{n} nodes", "nodes": n, "task": task, "method": method, "metric": metric,
             "mean": None if value is None else round(float(value), 4), "std": 0.0, "n": 1, "unit": unit,
             "status": status, "seconds": seconds}
+
+
+def _embed_once(n: int, method: str, cmd: List[str], output: Optional[Path], cap: Optional[float]
+                ) -> List[Dict[str, Any]]:
+    """Time and memory rows of one fresh embedding process; its output file is removed."""
+    res = _measure(cmd, output, cap)
+    if output is not None and output.exists():
+        output.unlink()
+    return _rows(n, "embed", method, res)
+
+
+def _pretrain_once(n: int, method: str, cmd: List[str], record: Path) -> List[Dict[str, Any]]:
+    """The rows of one fresh sampled-pretraining process (its record file written anew)."""
+    if record.exists():
+        record.unlink()
+    return _pretrain_rows(n, _measure(cmd, record), record, method)
+
+
+def _repeated(measure: Callable[[], List[Dict[str, Any]]], repeats: int) -> List[Dict[str, Any]]:
+    """The rows of ``repeats`` fresh runs of one measurement, merged row by row: ``mean``,
+    ``std`` (ddof 1), ``n`` and the per-run outcomes (``accuracies``, in the row's ``unit``)
+    over the runs that produced a value, ``seconds`` their mean; the status and log of the
+    first run that failed, if any."""
+    from graphfm.stats import summarise
+
+    merged = []
+    for parts in zip(*[measure() for _ in range(repeats)]):
+        row = dict(parts[0])
+        values = [p["mean"] for p in parts if p["mean"] is not None]
+        seconds = sum(p["seconds"] for p in parts) / len(parts)
+        row.update(summarise(values, seconds) if values else {"n": 0, "accuracies": [], "seconds": round(seconds, 3)})
+        failed = next((p for p in parts if p["status"] != "ok"), None)
+        row.pop("log", None)
+        if failed is not None:
+            row["status"] = failed["status"]
+            if "log" in failed:
+                row["log"] = failed["log"]
+        merged.append(row)
+    return merged
+
+
+def _log(enabled: bool, n: int, method: str, rows: List[Dict[str, Any]]) -> None:
+    if enabled:
+        print(f"[scale] {n:>9} nodes  {method:<17} " + ", ".join(
+            f"{r['metric']} {r['mean']} ± {r['std']} {r['unit']}" for r in rows) + f"  {rows[0]['status']}",
+            flush=True)
 
 
 def _rows(n: int, task: str, method: str, res: Dict[str, Any]) -> List[Dict[str, Any]]:

@@ -55,6 +55,9 @@ def test_quick_run_writes_every_measurement(tmp_path):
         assert got[(method, "time")]["status"] == "ok", got[(method, "time")].get("log")
         assert got[(method, "time")]["unit"] == "seconds" and got[(method, "peak_rss")]["unit"] == "GB"
         assert 0.05 < got[(method, "peak_rss")]["mean"] < 8
+        timing = got[(method, "time")]                    # quick mode: two fresh runs, per-run values kept
+        assert timing["n"] == 2 and len(timing["accuracies"]) == 2
+        assert abs(sum(timing["accuracies"]) / 2 - timing["mean"]) < 1e-3
     for method in ("samgpt_sampled", "unigraph2_sampled"):
         pre = got[(method, "throughput")]
         assert pre["status"] == "ok" and pre["unit"] == "steps/s" and pre["mean"] > 0, pre.get("log")
