@@ -16,17 +16,16 @@ in a run that uses them. Two groups of variants:
         --held-out CiteSeer Photo FacebookPagePage [--only LABEL ...]
     PYTHONPATH=. python scripts/samgpt_sources.py --out OUT --merge a.json b.json   # runs of subsets
 
-writes ``<out>.json`` (per-task accuracies) and ``<out>.md``.
+writes ``<out>.json`` (benchmark rows ``samgpt`` / ``no_pretrain`` with per-task ``accuracies``, the
+same tasks for both, plus each run's sources and times) and ``<out>.md``.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
-import torch
 
 CORA_SOURCES = ["CiteSeer", "Photo", "Computers", "FacebookPagePage", "LastFMAsia"]
 SYNTHETIC = [f"synthetic-{k}" for k in range(6)]
@@ -77,9 +76,7 @@ def markdown(rows: list, tasks: int, seeds: int) -> str:
     from graphfm.stats import paired_difference
 
     held = list(dict.fromkeys(r["held_out"] for r in rows))
-    lines = [f"# SAMGPT choices, measured on held-out sources ({', '.join(held)})", "",
-             f"- machine: {os.uname().machine}, {os.cpu_count()} cores, torch {torch.__version__}; written "
-             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+    lines = ["", f"## SAMGPT choices, measured on held-out sources ({', '.join(held)})", "",
              f"- one-shot node classification on the held-out source, {tasks} tasks x {seeds} seeds, default "
              "adaptation; pretraining: `configs/samgpt/cora.yaml` on its other sources with the variant's changes "
              "(one pretraining seed)",
@@ -102,13 +99,35 @@ def markdown(rows: list, tasks: int, seeds: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(out: Path, rows: list, tasks: int, seeds: int) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for suffix, text in ((".json", json.dumps({"tasks": tasks, "seeds": seeds, "rows": rows}, indent=1)),
-                         (".md", markdown(rows, tasks, seeds))):
-        tmp = out.with_suffix(suffix + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(out.with_suffix(suffix))
+#: The two networks of every run, as benchmark methods.
+METHODS = {"pretrained": "samgpt", "untrained": "no_pretrain"}
+
+
+def bench_rows(runs: list) -> list:
+    """Benchmark rows (per-task ``accuracies``, the same tasks for both methods of a run)."""
+    from graphfm.stats import summarise
+
+    return [{"target": r["held_out"], "task": "node", "shots": 1, "method": method, "variant": r["variant"],
+             **summarise(r[f"{key}_accuracies"], r["seconds"])} for r in runs for key, method in METHODS.items()]
+
+
+def runs_of(part: dict) -> list:
+    """The runs of a written file, accuracies re-attached from its rows (files written before the
+    rows carried them hold whole runs in ``rows``)."""
+    if "runs" not in part:
+        return [{"held_out": "CiteSeer", **r} for r in part["rows"]]
+    acc = {(r["variant"], r["target"], r["method"]): r["accuracies"] for r in part["rows"]}
+    return [{**run, **{f"{key}_accuracies": acc[(run["variant"], run["held_out"], method)]
+                       for key, method in METHODS.items()}} for run in part["runs"]]
+
+
+def write(out: Path, runs: list, tasks: int, seeds: int) -> None:
+    from graphfm.bench.base import write_results
+
+    meta = [{k: v for k, v in r.items() if not k.endswith("_accuracies")} for r in runs]
+    write_results(out.parent, out.name, bench_rows(runs), extra_md=markdown(runs, tasks, seeds),
+                  columns=("variant", "target", "method", "mean", "std", "n", "seconds"),
+                  extra={"tasks": tasks, "seeds": seeds, "runs": meta})
 
 
 def main() -> None:
@@ -124,8 +143,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.merge:
         parts = [json.loads(Path(f).read_text()) for f in args.merge]
-        found = {(r["variant"], r.get("held_out", "CiteSeer")): {"held_out": "CiteSeer", **r}
-                 for part in parts for r in part["rows"]}
+        found = {(r["variant"], r["held_out"]): r for part in parts for r in runs_of(part)}
         order = [label for group in GROUPS.values() for label in group]
         rows = sorted(found.values(), key=lambda r: (order.index(r["variant"]) if r["variant"] in order else 99,
                                                      CORA_SOURCES.index(r["held_out"])))
