@@ -8,10 +8,13 @@ network untrained:
   CiteSeer-TAG's labels are never read: it is the other held-out target);
 * the effective rank of the embeddings of Photo, Computers and CiteSeer-TAG (label-free).
 
-    PYTHONPATH=. python scripts/unigraph2_defaults.py --out results/unigraph2_defaults.md [--steps 300]
-        [--only LABEL ...] [--shots 1 5] [--seed S]
-    PYTHONPATH=. python scripts/unigraph2_defaults.py --out results/unigraph2_defaults.md \
+    PYTHONPATH=. python scripts/unigraph2_defaults.py --out results/unigraph2_regularisation [--steps 300]
+        [--only LABEL ...] [--shots 1 5] [--seed S] [--tasks 100]
+    PYTHONPATH=. python scripts/unigraph2_defaults.py --out results/unigraph2_regularisation \
         --merge a.json b.json      # pool runs of several seeds (or variant subsets)
+
+writes ``<out>.json`` (benchmark rows with per-task ``accuracies`` of the pretrained model and
+its untrained copy, plus each run's ranks and time) and ``<out>.md``.
 
 The variants change the committed config (``configs/unigraph2/pretrain.yaml``) by the options given.
 """
@@ -52,12 +55,13 @@ GRAPHS = ("Photo", "Computers", "CiteSeer-TAG")
 SCORED = ("Photo", "Computers")      # CiteSeer-TAG's labels are never read: it is the other held-out target
 
 
-def measure(label: str, options: dict, base: dict, graphs: dict, args: argparse.Namespace) -> dict:
-    """Pretrain one variant with seed ``args.seed``; per-task differences to its untrained copy."""
+def measure(label: str, options: dict, base: dict, graphs: dict, args: argparse.Namespace) -> tuple:
+    """Pretrain one variant with seed ``args.seed``; score it and its untrained copy on the same
+    tasks. Returns benchmark rows (per-task ``accuracies``) and a record of ranks and time."""
     from graphfm.adapt import prototype_accuracy, sample_tasks
     from graphfm.bench.unigraph2 import _pretrain
     from graphfm.models.unigraph2 import UniGraph2
-    from graphfm.stats import effective_rank
+    from graphfm.stats import effective_rank, summarise
 
     options = dict(options)
     cfg = copy.deepcopy(base)
@@ -70,28 +74,37 @@ def measure(label: str, options: dict, base: dict, graphs: dict, args: argparse.
     run_dir = Path(args.work) / f"{label.replace(' ', '_').replace(',', '')}_seed{args.seed}"
     _pretrain(cfg, run_dir)
     model = UniGraph2.from_pretrained(run_dir)
-    untrained = model.untrained_copy(seed=args.seed)
-    cells, ranks = {}, {}
+    methods = {"unigraph2": model, "random_init": model.untrained_copy(seed=args.seed)}
+    rows, ranks = [], {}
     for name, data in graphs.items():
         feats, masks = model.prepare(data, progress=False)
-        pre = model.embed_features(feats, masks, data.edge_index)
-        raw = untrained.embed_features(feats, masks, data.edge_index)
-        ranks[name] = effective_rank(pre) / effective_rank(raw)
+        emb = {m: net.embed_features(feats, masks, data.edge_index) for m, net in methods.items()}
+        ranks[name] = effective_rank(emb["unigraph2"]) / effective_rank(emb["random_init"])
         if name in SCORED:
             for shots in args.shots:
                 few = sample_tasks(data.y, shots, args.tasks, seed=0)
-                cells[f"{name} {shots}"] = (prototype_accuracy(pre, few) - prototype_accuracy(raw, few)).tolist()
-    return {"variant": label, "seed": args.seed, "cells": cells, "ranks": ranks,
-            "seconds": time.perf_counter() - start}
+                for method, e in emb.items():
+                    t = time.perf_counter()
+                    rows.append({"target": name, "task": "node", "shots": shots, "method": method, "variant": label,
+                                 "seed": args.seed, **summarise(prototype_accuracy(e, few), time.perf_counter() - t)})
+    return rows, {"variant": label, "seed": args.seed, "ranks": ranks, "seconds": time.perf_counter() - start}
 
 
-def markdown(records: list, steps: int, tasks: int) -> str:
-    """One row per variant: paired differences pooled over the seeds it ran with."""
+def differences(rows: list) -> dict:
+    """``{(variant, seed, "target k"): [pretrained - untrained per task]}`` from paired rows."""
+    index = {(r["variant"], r["seed"], f"{r['target']} {r['shots']}", r["method"]): r["accuracies"] for r in rows}
+    return {key[:3]: [a - b for a, b in zip(acc, index[key[:3] + ("random_init",)])]
+            for key, acc in index.items() if key[3] == "unigraph2"}
+
+
+def markdown(rows: list, records: list, steps: int, tasks: int) -> str:
+    """One line per variant: paired differences pooled over the seeds it ran with."""
     from graphfm.stats import paired_difference
 
-    keys = list(dict.fromkeys(k for r in records for k in r["cells"]))
+    diff = differences(rows)
+    keys = list(dict.fromkeys(k[2] for k in diff))
     seeds = sorted({r["seed"] for r in records})
-    lines = [f"# UniGraph2 defaults, measured on the sources (Cora-TAG setting, pretraining seeds {seeds})", "",
+    lines = ["", f"## Pretrained − untrained, pooled over the pretraining seeds {seeds}", "",
              f"{steps} pretraining steps; prototypes, {tasks} tasks per seed, on the source graphs Photo and "
              "Computers; effective rank of the embeddings (label-free) of Photo, Computers and CiteSeer-TAG. "
              "Δ = pretrained − untrained (the same network, `untrained_copy(seed)`), pooled over the seeds; "
@@ -103,17 +116,27 @@ def markdown(records: list, steps: int, tasks: int) -> str:
         runs = [r for r in records if r["variant"] == label]
         cells = []
         for k in keys:
-            diffs = [d for r in runs for d in r["cells"].get(k, [])]
+            per_run = [diff[(label, r["seed"], k)] for r in runs]
+            pooled = [d for run in per_run for d in run]
             if len(runs) > 1:
-                pd = paired_difference(diffs, [0.0] * len(diffs))
-                per_seed = " / ".join(f"{sum(r['cells'][k]) / len(r['cells'][k]):+.1f}" for r in runs)
+                pd = paired_difference(pooled, [0.0] * len(pooled))
+                per_seed = " / ".join(f"{sum(run) / len(run):+.1f}" for run in per_run)
                 cells.append(f"{pd['diff']:+.2f} [{pd['low']:+.2f}, {pd['high']:+.2f}] ({per_seed})")
             else:
-                cells.append(f"{sum(diffs) / len(diffs):+.2f}")
+                cells.append(f"{sum(pooled) / len(pooled):+.2f}")
         ranks = [f"{sum(r['ranks'][g] for r in runs) / len(runs):.2f}" for g in GRAPHS]
         secs = sum(r["seconds"] for r in runs) / len(runs)
         lines.append(f"| {label} | " + " | ".join(cells) + " | " + " | ".join(ranks) + f" | {secs:.0f} |")
     return "\n".join(lines) + "\n"
+
+
+def write(out: Path, rows: list, records: list, steps: int, tasks: int) -> None:
+    """``out`` (``.json``) and its ``.md``: the benchmark rows, then the paired summary."""
+    from graphfm.bench.base import write_results
+
+    write_results(out.parent, out.stem, rows, extra_md=markdown(rows, records, steps, tasks),
+                  columns=("variant", "seed", "target", "shots", "method", "mean", "std", "n"),
+                  extra={"steps": steps, "tasks": tasks, "records": records})
 
 
 def main() -> None:
@@ -121,33 +144,31 @@ def main() -> None:
     from graphfm.engine.datamodules.multimodal_graph import load_graph
 
     parser = argparse.ArgumentParser()
-    parser.add_argument("--out", required=True, help="Markdown file; the per-task differences go to the same name with .json")
+    parser.add_argument("--out", required=True, help="output path; writes <out>.json and <out>.md")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--tasks", type=int, default=50)
     parser.add_argument("--work", default="/tmp/unigraph2-defaults")
     parser.add_argument("--only", nargs="+", choices=sorted(VARIANTS), help="run these variants only")
     parser.add_argument("--shots", nargs="+", type=int, default=[5])
     parser.add_argument("--seed", type=int, default=0, help="pretraining seed")
-    parser.add_argument("--merge", nargs="+", help="only merge these <out>.json files into --out")
+    parser.add_argument("--merge", nargs="+", help="only merge these <out>.json files (runs of subsets or seeds)")
     args = parser.parse_args()
-    out = Path(args.out)
+    out = Path(args.out).with_suffix("")
     if args.merge:
-        records = [r for f in args.merge for r in json.loads(Path(f).read_text())["records"]]
-        meta = json.loads(Path(args.merge[0]).read_text())
-        out.with_suffix(".json").write_text(json.dumps({**meta, "records": records}, indent=1))
-        out.write_text(markdown(records, meta["steps"], meta["tasks"]))
-        return
+        parts = [json.loads(Path(f).read_text()) for f in args.merge]
+        return write(out, [r for p in parts for r in p["rows"]], [r for p in parts for r in p["records"]],
+                     parts[0]["steps"], parts[0]["tasks"])
     base = sources_for(experiment(steps=args.steps), "Cora-TAG")
     ensure_image_encoder(base, None)
     graphs = {name: load_graph(name) for name in GRAPHS}
-    records = []
+    rows, records = [], []
     for label, options in VARIANTS.items():
         if not args.only or label in args.only:
-            records.append(measure(label, options, base, graphs, args))
-            print(label, {k: round(sum(v) / len(v), 2) for k, v in records[-1]["cells"].items()}, flush=True)
-    data = {"steps": args.steps, "tasks": args.tasks, "records": records}
-    out.with_suffix(".json").write_text(json.dumps(data, indent=1))
-    out.write_text(markdown(records, args.steps, args.tasks))
+            new_rows, record = measure(label, options, base, graphs, args)
+            rows += new_rows
+            records.append(record)
+            print(label, {k[2]: round(sum(v) / len(v), 2) for k, v in differences(new_rows).items()}, flush=True)
+    write(out, rows, records, args.steps, args.tasks)
 
 
 if __name__ == "__main__":
