@@ -57,6 +57,11 @@ class TrainerConfig:
             cosine) every ``log_every`` steps where it has them. (default: ``True``)
         snapshots (list[int]): Also save the model after these steps, to
             ``RUN_DIR/step_<n>/`` (e.g. for a pretraining curve). (default: ``[]``)
+        init_from (str, optional): Start from the weights of this run directory (continued
+            pretraining, e.g. self-supervised on a target graph after pretraining on other
+            domains): weights of the same name and shape are copied, see
+            :meth:`graphfm.models.base.PretrainedModel.init_from`; the objective's own parts
+            (decoders, heads) start fresh. (default: ``None``)
     """
 
     max_steps: int = 200
@@ -76,6 +81,7 @@ class TrainerConfig:
     patience: int = 0
     diagnostics: bool = True
     snapshots: List[int] = field(default_factory=list)
+    init_from: Optional[str] = None
 
 
 @dataclass

@@ -10,10 +10,12 @@ from typing import Any, Dict, List, Tuple
 
 from graphfm.stats import paired_difference
 
-METHODS = ("unigraph2", "unigraph2_prompted", "random_init", "frozen_encoder", "target_ssl")
+from graphfm.bench.unigraph2 import METHODS
+
 PAIRS = (("unigraph2", "random_init"), ("unigraph2", "frozen_encoder"), ("unigraph2", "target_ssl"),
          ("unigraph2_prompted", "unigraph2"), ("unigraph2_prompted", "random_init"),
-         ("unigraph2_prompted", "target_ssl"))
+         ("unigraph2_prompted", "target_ssl"), ("unigraph2_target_ssl", "target_ssl"),
+         ("unigraph2_target_ssl", "random_init"), ("unigraph2_target_ssl", "frozen_encoder"))
 Cell = Tuple[str, str, int]   # (target, protocol, shots)
 
 
@@ -118,11 +120,15 @@ def verdicts(cells: Dict[Cell, Dict[str, Dict[str, Any]]], diffs: Dict[Tuple[str
                if (d := diffs.get(("unigraph2", "target_ssl", c)))]
         prompt = [f"{_label(c[1], c[2])} {d['diff']:+.2f}" for c in mine
                   if (d := diffs.get(("unigraph2_prompted", "unigraph2", c)))]
+        cont = [f"{_label(c[1], c[2])} {d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]" for c in mine
+                if (d := diffs.get(("unigraph2_target_ssl", "target_ssl", c)))]
         lines += [f"- **{target}**: unigraph2 beats random_init and frozen_encoder in **{len(beats)} of "
                   f"{len(mine)}** cells; interval to random_init above zero at **{len(above)} of {len(shots)}** "
                   f"shot counts; every seed's mean difference positive at **{len(seeds_pos)} of {len(shots)}**; "
                   f"effective rank **{ratio:.2f}** × random_init's (goal ≥ 0.8); distance to target_ssl: "
-                  f"{', '.join(ssl) or '–'}; prompts − frozen backbone: {', '.join(prompt) or '–'}."]
+                  f"{', '.join(ssl) or '–'}; prompts − frozen backbone: {', '.join(prompt) or '–'}; "
+                  f"continued on the target − target_ssl (what pretraining adds to training on the target): "
+                  f"{', '.join(cont) or '–'}."]
     return lines + [""]
 
 
@@ -132,12 +138,13 @@ def notes(extra: Dict[str, Any]) -> List[str]:
              f"- {s.get('seeds')} pretraining seeds; per seed {s.get('tasks')} tasks per shot count (all classes, "
              f"queries: up to 1000 other labelled nodes, cosine prototypes) and {s.get('probe_splits')} probe splits "
              f"({s.get('probe_per_class')} nodes per class train, the rest test). Every method sees the same tasks.",
-             f"- Pretraining and target_ssl: {s.get('steps')} steps each; model {s.get('model')}; objective "
+             f"- Pretraining, target_ssl and unigraph2_target_ssl: {s.get('steps')} steps each; model {s.get('model')}; objective "
              f"{s.get('objective')}.",
              f"- Dual prompts: {s.get('prompt')}.",
              f"- Time (s): image encoder (MultiMAE on the digits images; 0 when its checkpoint was cached) "
              f"{timing.get('image_encoder_seconds')}; " + "; ".join(
-                 f"{t}: pretraining {v['pretrain_seconds']}, target_ssl {v['target_ssl_seconds']}, all {v['seconds']}"
+                 f"{t}: pretraining {v['pretrain_seconds']}, target_ssl {v['target_ssl_seconds']}, "
+                 f"unigraph2_target_ssl {v.get('unigraph2_target_ssl_seconds', '–')}, all {v['seconds']}"
                  for t, v in timing.items() if isinstance(v, dict)) + f"; total **{timing.get('total_seconds')}**."]
     if s.get("quick"):
         lines.append("- **quick mode**: a smoke test, not a result.")

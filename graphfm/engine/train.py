@@ -74,6 +74,8 @@ def pretrain(config: Union[PathLike, ExperimentConfig, dict], out_dir: PathLike,
     state = _resume_state(out_dir, cfg) if resume else None
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, objective = build(cfg, data_root)
+    if cfg.trainer.init_from and state is None:   # a resumed run restores its own weights
+        _init_from(objective.model, cfg.trainer.init_from)
     out_dir.mkdir(parents=True, exist_ok=True)
     previous_log = _read_log(out_dir / "logs" / "metrics.csv") if resume else []
     if _launch_rank() == 0:    # DDP ranks launched as processes run this too: one writes
@@ -118,6 +120,14 @@ def pretrain(config: Union[PathLike, ExperimentConfig, dict], out_dir: PathLike,
         objective.model.cpu().save_pretrained(out_dir)
         _plot_losses(out_dir / "logs" / "metrics.csv", out_dir / "loss.png")
     return (out_dir, objective) if return_objective else out_dir
+
+
+def _init_from(model: Any, directory: str) -> None:
+    report = model.init_from(directory)
+    logging.getLogger("graphfm").info(
+        "trainer.init_from %s: %d weights copied, %d mapped (%s), %d left at their initialisation (%s)",
+        directory, len(report["copied"]), len(report["mapped"]), ", ".join(report["mapped"]) or "-",
+        len(report["kept"]), ", ".join(report["kept"]) or "-")
 
 
 def _launch_rank() -> int:

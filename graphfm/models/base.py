@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import inspect
 from pathlib import Path
-from typing import Any, ClassVar, Dict, Union
+from typing import Any, ClassVar, Dict, List, Union
 
 import torch
 from torch import nn
@@ -125,6 +125,45 @@ class PretrainedModel(nn.Module):
         buffers = {k: v for k, v in self.state_dict().items() if k not in params}
         copy.load_state_dict({**copy.state_dict(), **buffers}, strict=True)
         return copy.to(next(self.parameters(), torch.empty(0)).device).eval()
+
+    def init_from(self, directory: Union[str, Path]) -> Dict[str, List[str]]:
+        """Start from the weights of another run of the same model (continued pretraining,
+        e.g. on a target graph after pretraining on other domains).
+
+        Entries that :meth:`_init_mapped` fills are mapped (UniGraph2 maps its domain tokens
+        by domain name); of the rest, every parameter or buffer with the same name and shape
+        is copied and the others keep their initialisation. The checkpoint may cover other
+        modalities or domains than this model.
+
+        Args:
+            directory (str or Path): A run directory written by ``graphfm pretrain``.
+
+        Returns:
+            ``{"copied": [...], "mapped": [...], "kept": [...]}``: the state names by fate.
+
+        Raises:
+            CheckpointError: if the checkpoint holds another kind of model or shares no weight
+                with this one.
+        """
+        source = PretrainedModel.from_pretrained(directory)
+        if source.model_name != self.model_name:
+            raise CheckpointError(f"trainer.init_from '{directory}' holds a '{source.model_name}' model, this run "
+                                  f"builds a '{self.model_name}'; point it at a run of the same model")
+        theirs, mine = source.state_dict(), self.state_dict()
+        mapped = self._init_mapped(source)
+        copied = [k for k, v in mine.items() if k not in mapped and k in theirs and theirs[k].shape == v.shape]
+        if not copied:
+            raise CheckpointError(f"trainer.init_from '{directory}': no weight has this model's name and shape "
+                                  "(another width or depth?); use a run with the same model settings")
+        with torch.no_grad():
+            for k in copied:
+                mine[k].copy_(theirs[k])
+        return {"copied": copied, "mapped": mapped, "kept": [k for k in mine if k not in copied and k not in mapped]}
+
+    def _init_mapped(self, source: "PretrainedModel") -> List[str]:
+        """Hook of :meth:`init_from`: fill the state entries that do not correspond by name
+        and position from ``source``; return their names. (default: none)"""
+        return []
 
     # ------------------------------------------------------------------ persistence
     def save_pretrained(self, directory: Union[str, Path]) -> Path:

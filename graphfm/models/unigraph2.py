@@ -133,6 +133,18 @@ class UniGraph2(PretrainedModel):
         mean = self.domain_tokens.mean(0)
         return [mean[i] for i in range(self.num_layers)]
 
+    def _init_mapped(self, source: PretrainedModel) -> List[str]:
+        """Domain tokens by domain name; a domain the source was not pretrained on starts
+        from the source's mean token (what :meth:`structure_scales` uses on an unseen graph)."""
+        if not isinstance(source, UniGraph2) or not source.domains \
+                or source.domain_tokens.shape[1:] != self.domain_tokens.shape[1:]:
+            return []
+        with torch.no_grad():
+            for i, name in enumerate(self.domains):
+                j = source.domains.index(name) if name in source.domains else None
+                self.domain_tokens[i] = source.domain_tokens[j] if j is not None else source.domain_tokens.mean(0)
+        return ["domain_tokens"]
+
     @property
     def modality_dims(self) -> Dict[str, int]:
         """Modality name -> frozen feature width."""

@@ -100,4 +100,5 @@ def test_end_to_end_on_small_graphs(tmp_path):
     assert len(proto) == 2 * len(METHODS)
     md = (tmp_path / "out" / "unigraph2.md").read_text()
     assert "unigraph2 − random_init" in md and "(seeds: " in md and "Collapse" in md and "Verdicts" in md
+    assert "unigraph2_target_ssl − target_ssl" in md
     assert result["diagnostics"][str(tmp_path / "held_out.pt")]["random_init"]["effective_rank"] > 1

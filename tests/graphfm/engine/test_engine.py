@@ -81,3 +81,15 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path):
     (tmp_path / "half" / "config.yaml").write_text("model: toy_linear\n")
     with pytest.raises(CheckpointError, match="no model.safetensors"):
         PretrainedModel.from_pretrained(tmp_path / "half")
+
+
+def test_init_from_starts_from_another_runs_weights(tmp_path):
+    first = PretrainedModel.from_pretrained(pretrain(toy_config(10), tmp_path / "a"))
+    cfg = dict(toy_config(0, init_from=str(tmp_path / "a")), seed=7)
+    started = PretrainedModel.from_pretrained(pretrain(cfg, tmp_path / "b"))
+    fresh = PretrainedModel.from_pretrained(pretrain(dict(toy_config(0), seed=7), tmp_path / "c"))
+    for key, value in first.state_dict().items():
+        assert torch.equal(started.state_dict()[key], value), key
+    assert not all(torch.equal(fresh.state_dict()[k], v) for k, v in first.state_dict().items())
+    with pytest.raises(CheckpointError, match="model.safetensors|does not exist|not a"):
+        pretrain(toy_config(1, init_from=str(tmp_path / "missing")), tmp_path / "d")

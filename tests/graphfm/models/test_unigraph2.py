@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
-from graphfm.errors import ConfigError, DataError
+from graphfm.errors import CheckpointError, ConfigError, DataError
 from graphfm.models import PretrainedModel
 from graphfm.models.unigraph2 import UniGraph2
 
@@ -88,3 +88,23 @@ def test_bad_config():
         UniGraph2(MODALITIES, hidden_dim=10, heads=4)
     with pytest.raises(DataError, match="not known"):
         _model().fuse({"audio": torch.ones(3, 4)})
+
+
+def test_init_from_maps_domain_tokens_by_name(tmp_path):
+    source = _model(domains=["Cora-TAG", "digits-graph"])
+    with torch.no_grad():
+        source.domain_tokens.copy_(torch.randn_like(source.domain_tokens))
+    source.save_pretrained(tmp_path / "src")
+    text_only = {"text": MODALITIES["text"]}
+    torch.manual_seed(1)
+    target = UniGraph2(text_only, hidden_dim=16, num_experts=4, top_k=2, heads=2, domains=["digits-graph", "new"])
+    report = target.init_from(tmp_path / "src")
+    assert report["mapped"] == ["domain_tokens"] and "proj.text.0.weight" in report["copied"]
+    assert not any(k.startswith("proj.image") for k in report["copied"] + report["kept"])
+    assert torch.equal(target.domain_tokens[0], source.domain_tokens[1])
+    assert torch.allclose(target.domain_tokens[1], source.domain_tokens.mean(0))
+    assert any(k.startswith("convs.") for k in report["copied"])
+    assert all(torch.equal(target.state_dict()[k], source.state_dict()[k]) for k in report["copied"])
+    wider = UniGraph2(text_only, hidden_dim=32, num_experts=4, top_k=2, heads=2)
+    with pytest.raises(CheckpointError, match="no weight has this model's name and shape"):
+        wider.init_from(tmp_path / "src")
