@@ -74,3 +74,19 @@ def test_bad_inputs(model):
         SAMGPT(domains=["a"], in_dims={})
     with pytest.raises(ConfigError, match="neutral_tokens"):
         SAMGPT(in_dims={"a": 3}, neutral_tokens="zeros")
+
+
+def test_init_from_maps_tokens_by_domain_name(tmp_path):
+    torch.manual_seed(0)
+    source = SAMGPT.from_datamodule(_datamodule((0, 1)), hidden=16, align_dim=8, token_init="random")
+    source.save_pretrained(tmp_path / "src")
+    torch.manual_seed(1)
+    target = SAMGPT.from_datamodule(_datamodule((1, 2)), hidden=16, align_dim=8)    # domain 1 shared, 2 new
+    report = target.init_from(tmp_path / "src")
+    assert "feature_tokens" in report["mapped"] and any(k.startswith("gcn.") for k in report["copied"])
+    assert torch.equal(target.feature_tokens[0], source.feature_tokens[1])
+    assert torch.allclose(target.feature_tokens[1], source.feature_tokens.mean(0))
+    assert torch.equal(target.structure_tokens[2][0], source.structure_tokens[2][1])
+    assert all(torch.equal(target.state_dict()[k], source.state_dict()[k]) for k in report["copied"])
+    new = target.domains[1]
+    assert not any(new in k for k in report["copied"])     # the new domain keeps its own alignment
