@@ -1,0 +1,127 @@
+"""Does SAMGPT's cross-domain pretraining help as an *initialisation* for self-supervised
+training on the target? (continued pretraining, ``trainer.init_from``)
+
+For each target, with its leave-one-out config ``configs/samgpt/<target>.yaml`` (one pretraining
+seed, the config's seed), four networks of the same architecture are adapted with the default
+adaptation (self-supervised prompts, then one-shot tuning) on the very same one-shot node tasks:
+
+* ``samgpt``: pretrained on the other domains;
+* ``samgpt_target_ssl``: that checkpoint trained further on the unlabelled target alone, with the
+  config's objective, optimiser and stopping rule (``trainer.init_from``);
+* ``target_ssl``: the same training on the target from a random initialisation;
+* ``no_pretrain``: the network untrained (``untrained_copy(0)``).
+
+``samgpt_target_ssl − target_ssl`` is what the other domains add to training on the target alone.
+Nothing here chooses a default: every method runs with the committed settings.
+
+    PYTHONPATH=. python scripts/samgpt_continued.py --out results/samgpt_continued [--targets Cora ...]
+    PYTHONPATH=. python scripts/samgpt_continued.py --out OUT --merge a.json b.json   # runs of subsets
+
+writes ``<out>.json`` (rows with per-task ``accuracies``, the same tasks for every method of a
+target) and ``<out>.md`` (means and paired differences with 95 % intervals).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+METHODS = ("samgpt", "samgpt_target_ssl", "target_ssl", "no_pretrain")
+PAIRS = (("samgpt_target_ssl", "target_ssl"), ("samgpt_target_ssl", "no_pretrain"), ("samgpt", "no_pretrain"),
+         ("target_ssl", "no_pretrain"))
+
+
+def measure(target: str, work: Path, tasks: int, seeds: int) -> list:
+    from graphfm.adapt import PromptConfig, adapt_model, load_target
+    from graphfm.bench.samgpt import ADAPT, _pretrain
+    from graphfm.stats import summarise
+
+    work = work / target
+    times = {}
+    t0 = time.perf_counter()
+    model = _pretrain(target, work / "sources", None, False)
+    times["samgpt"] = time.perf_counter() - t0
+    own_args = [f"data.datasets=[{target}]"]
+    t0 = time.perf_counter()
+    own = _pretrain(target, work / "target", None, False, own_args)
+    times["target_ssl"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    cont = _pretrain(target, work / "continued", None, False, own_args + [f"trainer.init_from={work / 'sources'}"])
+    times["samgpt_target_ssl"] = time.perf_counter() - t0
+    times["no_pretrain"] = 0.0
+    data, _, labels = load_target(target)
+    nets = {"samgpt": model, "samgpt_target_ssl": cont, "target_ssl": own, "no_pretrain": model.untrained_copy(seed=0)}
+    rows = []
+    for method, net in nets.items():
+        t0 = time.perf_counter()
+        res = adapt_model(net, data, labels, "node", 1, tasks, seeds, method="prompt", config=PromptConfig(), **ADAPT)
+        rows.append({"target": target, "task": "node", "shots": 1, "method": method,
+                     "train_seconds": round(times[method], 1),
+                     **summarise(res["accuracies"], time.perf_counter() - t0, digits=2)})
+        print(f"{target} {method}: {rows[-1]['mean']:.2f}", flush=True)
+    return rows
+
+
+def markdown(rows: list, tasks: int, seeds: int) -> str:
+    from graphfm.stats import paired_difference
+
+    by = {(r["target"], r["method"]): r for r in rows}
+    targets = list(dict.fromkeys(r["target"] for r in rows))
+    lines = ["", "## One-shot node accuracy (%), default adaptation", "",
+             f"{tasks} tasks x {seeds} seeds per target, every method on the same tasks; one pretraining seed. "
+             "Training seconds: pretraining on the sources, or the training on the target.", "",
+             "| target | " + " | ".join(METHODS) + " |", "|---" * (len(METHODS) + 1) + "|"]
+    for t in targets:
+        lines.append(f"| {t} | " + " | ".join(f"{by[(t, m)]['mean']:.2f} ({by[(t, m)]['train_seconds']:.0f} s)"
+                                               for m in METHODS) + " |")
+    lines += ["", "## Paired differences (points, 95 % t-interval over the tasks)", "",
+              "| target | " + " | ".join(f"{a} − {b}" for a, b in PAIRS) + " |", "|---" * (len(PAIRS) + 1) + "|"]
+    pooled = {p: ([], []) for p in PAIRS}
+    for t in targets:
+        cells = []
+        for a, b in PAIRS:
+            d = paired_difference(by[(t, a)]["accuracies"], by[(t, b)]["accuracies"])
+            pooled[(a, b)][0].extend(by[(t, a)]["accuracies"])
+            pooled[(a, b)][1].extend(by[(t, b)]["accuracies"])
+            cells.append(f"{d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]")
+        lines.append(f"| {t} | " + " | ".join(cells) + " |")
+    if len(targets) > 1:
+        cells = []
+        for pair in PAIRS:
+            d = paired_difference(*pooled[pair])
+            cells.append(f"{d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]")
+        lines.append("| all (pooled) | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write(out: Path, rows: list, tasks: int, seeds: int) -> None:
+    from graphfm.bench.base import write_results
+
+    write_results(out.parent, out.name, rows, extra_md=markdown(rows, tasks, seeds),
+                  columns=("target", "method", "mean", "std", "n", "train_seconds", "seconds"),
+                  extra={"tasks": tasks, "seeds": seeds})
+
+
+def main() -> None:
+    from graphfm.bench.samgpt import TARGETS
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", required=True, help="output path without suffix")
+    parser.add_argument("--targets", nargs="+", default=list(TARGETS), choices=TARGETS)
+    parser.add_argument("--tasks", type=int, default=100)
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--work", default="/tmp/samgpt-continued")
+    parser.add_argument("--merge", nargs="+", help="only merge these <out>.json files (runs of subsets)")
+    args = parser.parse_args()
+    if args.merge:
+        parts = [json.loads(Path(f).read_text()) for f in args.merge]
+        rows = [r for part in parts for r in part["rows"]]
+        rows.sort(key=lambda r: (TARGETS.index(r["target"]), METHODS.index(r["method"])))
+        return write(Path(args.out), rows, parts[0]["tasks"], parts[0]["seeds"])
+    rows = [r for target in args.targets for r in measure(target, Path(args.work), args.tasks, args.seeds)]
+    write(Path(args.out), rows, args.tasks, args.seeds)
+
+
+if __name__ == "__main__":
+    main()
