@@ -70,6 +70,28 @@ def test_adapt_writes_the_result_contract(real_run, data_root, tmp_path):
     assert len(result["accuracies"]) == 8 and all(0 <= a <= 100 for a in result["accuracies"])
 
 
+@pytest.mark.slow
+def test_continued_pretraining_on_the_unseen_domain_starts_from_the_run(real_run, data_root, tmp_path):
+    """`--set trainer.init_from=RUN` on Cora alone: 0 steps give the run's shared weights back, and the
+    Cora tokens start from the mean source tokens."""
+    from graphfm.models import PretrainedModel
+
+    out = tmp_path / "cora-continued"
+    proc = graphfm("pretrain", "--config", "configs/samgpt/cora.yaml", "--out", out, "--set", "data.datasets=[Cora]",
+                   "--set", f"trainer.init_from={real_run}", "--set", "trainer.max_steps=0", "--set", "model.hidden=32",
+                   "--set", "trainer.progress=false", data_root=data_root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    source, continued = PretrainedModel.from_pretrained(real_run), PretrainedModel.from_pretrained(out)
+    assert continued.domains == ["Cora"]
+    gcn = {k: v for k, v in source.state_dict().items() if k.startswith("gcn.")}
+    assert gcn and all(torch.equal(continued.state_dict()[k], v) for k, v in gcn.items())
+    assert torch.allclose(continued.feature_tokens[0], source.feature_tokens.mean(0))
+    proc = graphfm("pretrain", "--config", "configs/samgpt/cora.yaml", "--out", tmp_path / "bad",
+                   "--set", "data.datasets=[Cora]", "--set", f"trainer.init_from={tmp_path / 'nowhere'}",
+                   "--set", "trainer.progress=false", data_root=data_root)
+    assert_bad_input(proc, "nowhere")
+
+
 def test_missing_raw_file_names_the_file(tmp_path):
     proc = graphfm("embed", "--checkpoint", tmp_path, "--dataset", "Cora", "--out", tmp_path / "x.npy",
                    data_root=tmp_path / "empty")
