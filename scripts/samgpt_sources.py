@@ -9,7 +9,8 @@ in a run that uses them. Two groups of variants:
 
 * ``mix``: the pretraining mix (built-in synthetic SBM domains ``synthetic-<k>`` and/or the six TU
   graph sets, each one graph of disconnected components, added to or replacing the real sources);
-* ``objective``: settings of the objective (VICReg's variance/covariance terms).
+* ``objective``: settings of the objective (VICReg's variance/covariance terms);
+* ``align``: the feature alignment (``model.align_order``).
 
     PYTHONPATH=. python scripts/samgpt_sources.py --out results/samgpt_sources --group mix
     PYTHONPATH=. python scripts/samgpt_sources.py --out results/samgpt_objective --group objective \\
@@ -43,6 +44,9 @@ GROUPS = {
         "committed objective": {},
         "+ VICReg (1.0 / 0.04)": {"overrides": VICREG},
         "+ VICReg x0.25 (0.25 / 0.01)": {"overrides": ["objective.var_weight=0.25", "objective.cov_weight=0.01"]},
+    },
+    "align": {
+        "smoothness-ordered alignment": {"overrides": ["model.align_order=smoothness"]},
     },
 }
 

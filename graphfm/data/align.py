@@ -13,6 +13,11 @@ Conventions:
 * **Standardising** after projection: by default one scalar per domain so that the
   ``r`` real columns have mean variance 1 (relative variances kept);
   ``whiten=True`` scales each column to unit variance instead.
+* **Order** (``order="smoothness"``): the ``r`` columns are rotated, within the span of the
+  top principal directions, to the directions of least variation over the graph: whitened,
+  then the eigenvectors of the normalised-Laplacian quadratic form ``Zᵀ(I - Â)Z`` in
+  ascending order (column ``k`` is the ``k``-th smoothest unit-variance direction, whatever
+  the domain), each signed so that its skewness is positive. It needs the graph's edges.
 * **Determinism**: the SVD is exact for small matrices and randomised (Halko et al.,
   https://arxiv.org/abs/0909.4061) with a fixed-seed ``torch.Generator`` otherwise;
   each singular vector's sign is fixed so its largest-magnitude entry is positive.
@@ -67,14 +72,22 @@ class FeatureAligner(nn.Module):
             scalar per domain. (default: ``False``)
         seed (int): Seed of the randomised SVD. (default: ``0``)
         niter (int): Power iterations of the randomised SVD. (default: ``6``)
+        order (str): ``"variance"`` (principal components, largest variance first) or
+            ``"smoothness"`` (the same span, rotated to unit-variance directions ordered from the
+            smoothest over the graph; :meth:`fit` and :meth:`transform` then need ``edge_index``).
+            (default: ``"variance"``)
     """
 
+    ORDERS = ("variance", "smoothness")
+
     def __init__(self, dim: int = 50, domain_dims: Optional[Dict[str, int]] = None,
-                 whiten: bool = False, seed: int = 0, niter: int = 6) -> None:
+                 whiten: bool = False, seed: int = 0, niter: int = 6, order: str = "variance") -> None:
         super().__init__()
         if dim < 1:
             raise DataError(f"FeatureAligner dim must be >= 1, got {dim}")
-        self.dim, self.whiten, self.seed, self.niter = dim, whiten, seed, niter
+        if order not in self.ORDERS:
+            raise DataError(f"FeatureAligner order '{order}' is unknown; valid: {', '.join(self.ORDERS)}")
+        self.dim, self.whiten, self.seed, self.niter, self.order = dim, whiten, seed, niter, order
         self.projections = nn.ModuleDict()
         for domain, in_dim in (domain_dims or {}).items():
             self.projections[_key(domain)] = _Projection(int(in_dim), dim)
@@ -94,9 +107,10 @@ class FeatureAligner(nn.Module):
         return {f"{k}.{n}": b for k, p in self.projections.items() for n, b in p.named_buffers()}
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, domain: str, x: Tensor) -> "FeatureAligner":
-        """Fit (or refit) the projection of ``domain`` on its features ``x [N, F]``."""
-        mean, comps, scale = self.compute(x, domain)
+    def fit(self, domain: str, x: Tensor, edge_index: Optional[Tensor] = None) -> "FeatureAligner":
+        """Fit (or refit) the projection of ``domain`` on its features ``x [N, F]`` (and its
+        undirected ``edge_index [2, E]``, needed by ``order="smoothness"``)."""
+        mean, comps, scale = self.compute(x, domain, edge_index)
         key = _key(domain)
         if key in self.projections and self.projections[key].mean.numel() != x.size(1):
             raise DataError(f"domain '{domain}' was allocated for {self.projections[key].mean.numel()} "
@@ -110,9 +124,13 @@ class FeatureAligner(nn.Module):
         p.fitted.fill_(True)
         return self
 
-    def compute(self, x: Tensor, domain: str = "target") -> Tuple[Tensor, Tensor, Tensor]:
+    def compute(self, x: Tensor, domain: str = "target",
+                edge_index: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
         """The ``(mean [F], components [F, dim], scale [dim])`` of ``x``, nothing stored."""
         x = _check_input(x, domain)
+        if self.order == "smoothness" and edge_index is None:
+            raise DataError(f"feature alignment of '{domain}' orders directions by smoothness over the graph and "
+                            "needs its edge_index; pass it, or use order='variance'")
         n, f = x.shape
         mean = x.mean(0)
         r = min(self.dim, n, f)
@@ -123,6 +141,8 @@ class FeatureAligner(nn.Module):
             v = _top_right_singular_vectors(x, mean, r, self.seed, self.niter)
             z = x @ v - mean @ v
             std = z.std(0, unbiased=False) if n > 1 else torch.zeros(r, device=x.device)
+        if self.order == "smoothness":
+            v, std = _smoothest(x, mean, v, std, edge_index)
         comps = torch.zeros(f, self.dim, dtype=x.dtype, device=x.device)
         comps[:, :r] = v
         scale = torch.zeros(self.dim, dtype=x.dtype, device=x.device)
@@ -134,11 +154,12 @@ class FeatureAligner(nn.Module):
         return mean, comps, scale
 
     # ------------------------------------------------------------------ transforming
-    def transform(self, x: Tensor, domain: Optional[str] = None) -> Tensor:
+    def transform(self, x: Tensor, domain: Optional[str] = None, edge_index: Optional[Tensor] = None) -> Tensor:
         """Project ``x [N, F]`` to ``[N, dim]``.
 
         A fitted ``domain`` uses its stored projection; an unknown or unfitted one
-        (or ``domain=None``) is aligned with its own SVD, computed now and not stored.
+        (or ``domain=None``) is aligned with its own SVD (and, with ``order="smoothness"``,
+        its ``edge_index``), computed now and not stored.
         """
         if domain is not None and self.is_fitted(domain):
             p = self.projections[_key(domain)]
@@ -147,16 +168,16 @@ class FeatureAligner(nn.Module):
                                 f"graph has x of shape {tuple(x.shape)}; load the graph of that domain, "
                                 "or pass another domain name to align it as a new domain")
             return (x - p.mean) @ p.components * p.scale
-        mean, comps, scale = self.compute(x, domain or "target")
+        mean, comps, scale = self.compute(x, domain or "target", edge_index)
         if x.size(0) >= GRAM_MIN_ROWS:    # no centred copy of a large x
             return (x @ comps).sub_(mean @ comps).mul_(scale)
         return (x - mean) @ comps * scale
 
-    def fit_transform(self, domain: str, x: Tensor) -> Tensor:
-        return self.fit(domain, x).transform(x, domain)
+    def fit_transform(self, domain: str, x: Tensor, edge_index: Optional[Tensor] = None) -> Tensor:
+        return self.fit(domain, x, edge_index).transform(x, domain)
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}, domains={self.domain_dims}, whiten={self.whiten}"
+        return f"dim={self.dim}, domains={self.domain_dims}, whiten={self.whiten}, order={self.order}"
 
 
 def _check_input(x: Tensor, domain: str) -> Tensor:
@@ -173,6 +194,28 @@ def _check_input(x: Tensor, domain: str) -> Tensor:
     if not all_finite(x):
         raise DataError(f"feature alignment of '{domain}': x contains NaN or Inf; validate the graph first")
     return x
+
+
+def _smoothest(x: Tensor, mean: Tensor, v: Tensor, std: Tensor, edge_index: Tensor) -> Tuple[Tensor, Tensor]:
+    """Rotate the principal directions ``v [F, r]`` (column std ``std [r]``) to unit-variance
+    directions sorted by ``zᵀ(I - Â)z`` ascending, signed by positive skewness; returns the new
+    ``[F, r]`` directions and their std (ones; zero for degenerate directions)."""
+    from graphfm.nn.propagation import NormalizedAdjacency
+
+    live = std > 1e-8 * std.max().clamp_min(1e-30)
+    w = torch.zeros_like(v)
+    w[:, live] = v[:, live] / std[live]
+    z = (x @ w - mean @ w)[:, live].double()                                  # [N, r'] unit variance
+    n = z.size(0)
+    adj = NormalizedAdjacency(edge_index.cpu(), n)
+    energy = z.T @ (z - adj.rows_product(0, n, z.float().cpu()).double().to(z.device)) / n
+    with single_threaded():
+        _, rot = torch.linalg.eigh((energy + energy.T) / 2)                 # ascending: smoothest first
+    proj = z @ rot
+    rot = rot * torch.where(proj.pow(3).mean(0) < 0, -1.0, 1.0).to(rot.dtype)
+    out = torch.zeros_like(v)
+    out[:, : int(live.sum())] = (w[:, live].double() @ rot).to(v.dtype)
+    return out, live.sort(descending=True).values.to(v.dtype)
 
 
 def _svd_vh(a: Tensor) -> Tensor:

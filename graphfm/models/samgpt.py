@@ -84,6 +84,10 @@ class SAMGPT(PretrainedModel):
             (default: ``"single"``)
         token_init (str): ``"ones"`` (no modulation at first) or ``"random"`` (Glorot
             uniform around one; tokens of different domains start apart). (default: ``"ones"``)
+        align_order (str): Columns of the aligned features: ``"variance"`` (principal
+            components) or ``"smoothness"`` (the same span rotated to unit-variance directions
+            ordered from the smoothest over the graph, so that column ``k`` means the same in
+            every domain; see :class:`~graphfm.data.FeatureAligner`). (default: ``"variance"``)
     """
 
     model_name = "samgpt"
@@ -92,7 +96,7 @@ class SAMGPT(PretrainedModel):
                  align_dim: int = 50, hidden: int = 256, num_layers: int = 3, token_placement: str = "message",
                  activation: str = "prelu", init: str = "orthogonal", neutral_tokens: str = "mean",
                  whiten: bool = False, residual: bool = False, branches: str = "single",
-                 token_init: str = "ones") -> None:
+                 token_init: str = "ones", align_order: str = "variance") -> None:
         super().__init__()
         from graphfm.data import FeatureAligner
 
@@ -109,7 +113,10 @@ class SAMGPT(PretrainedModel):
         if token_init not in ("ones", "random"):
             raise ConfigError(f"model.token_init must be 'ones' or 'random', got '{token_init}'")
         self.domains, self.neutral, self.branches = domains, neutral_tokens, branches
-        self.aligner = FeatureAligner(align_dim, domain_dims={d: in_dims[d] for d in domains}, whiten=whiten)
+        if align_order not in FeatureAligner.ORDERS:
+            raise ConfigError(f"model.align_order must be one of {FeatureAligner.ORDERS}, got '{align_order}'")
+        self.aligner = FeatureAligner(align_dim, domain_dims={d: in_dims[d] for d in domains}, whiten=whiten,
+                                      order=align_order)
         self.gcn = TokenGCN(align_dim, hidden, num_layers, token_placement, activation, init, residual)
         k = len(domains)
         self.feature_tokens = nn.Parameter(_tokens(k, align_dim, token_init))
@@ -126,7 +133,7 @@ class SAMGPT(PretrainedModel):
         kwargs.setdefault("in_dims", dict(spec.get("in_dims", {})))
         model = cls(**kwargs)
         for graph in getattr(datamodule, "graphs", []):
-            model.aligner.fit(str(graph.domain), graph.x.float())
+            model.aligner.fit(str(graph.domain), graph.x.float(), graph.edge_index)
         return model
 
     @property
@@ -187,7 +194,7 @@ class SAMGPT(PretrainedModel):
         if cache and key in self._cache:
             return self._cache[key]
         with torch.no_grad():
-            aligned = self.aligner.transform(x.float(), domain if domain in self.domains else None)
+            aligned = self.aligner.transform(x.float(), domain if domain in self.domains else None, data.edge_index)
             adj = NormalizedAdjacency(data.edge_index.cpu(), int(data.num_nodes))
             aligned = aligned.to(self.feature_tokens.device)
             agg1 = spmm_batched(adj.matrix(), aligned.unsqueeze(1)).squeeze(1)
@@ -278,7 +285,7 @@ class SAMGPT(PretrainedModel):
         workers = default_workers(device) if workers is None else int(workers)
         with torch.no_grad():
             mat = NormalizedAdjacency(data.edge_index.cpu(), n)
-            aligned = self.aligner.transform(x.float(), domain if known else None).to(device)
+            aligned = self.aligner.transform(x.float(), domain if known else None, data.edge_index).to(device)
             runs = [(feature, structure)] if self.branches == "single" else [(feature, None), (None, structure)]
             layers = [[self._folded_layer(i, feat, struct) for i in range(last + 1)] for feat, struct in runs]
             total, done = n * (last * len(layers) + 1), 0

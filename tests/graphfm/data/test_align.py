@@ -104,3 +104,40 @@ def test_gram_path_for_many_rows_matches_the_svd(monkeypatch):
     torch.testing.assert_close(comps_g, comps, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(scale_g, scale, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(aligner.transform(x), expected, atol=1e-4, rtol=1e-4)
+
+
+def _ring_graph(n=200, seed=0):
+    """Features with one smooth direction (a slow wave along a ring) hidden among noise."""
+    gen = torch.Generator().manual_seed(seed)
+    ring = torch.arange(n)
+    edge_index = torch.cat([torch.stack([ring, (ring + 1) % n]), torch.stack([(ring + 1) % n, ring])], dim=1)
+    wave = torch.sin(2 * torch.pi * ring.float() / n)
+    x = torch.randn(n, 12, generator=gen)
+    x[:, 0] *= 3.0                              # the largest variance: noise
+    x[:, 5] += 1.0 * wave                       # the smoothest direction
+    return x, edge_index, wave
+
+
+def test_smoothness_order_is_unit_variance_sorted_and_basis_free():
+    from graphfm.nn.propagation import NormalizedAdjacency
+
+    x, ei, wave = _ring_graph()
+    z = FeatureAligner(6, order="smoothness").fit_transform("ring", x, ei)
+    assert torch.allclose(z.std(0, unbiased=False), torch.ones(6), atol=1e-3)
+    energy = (z * (z - NormalizedAdjacency(ei, x.size(0)).rows_product(0, x.size(0), z))).mean(0)
+    assert bool((energy[1:] >= energy[:-1] - 1e-5).all())                  # smoothest first
+    assert abs(torch.corrcoef(torch.stack([z[:, 0], wave]))[0, 1]) > 0.5  # the hidden wave is column 0
+    assert torch.corrcoef(torch.stack([FeatureAligner(6).fit_transform("ring", x)[:, 0], wave]))[0, 1].abs() < 0.5
+    q, _ = torch.linalg.qr(torch.randn(12, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(1)))
+    rotated = FeatureAligner(6, order="smoothness").fit_transform("ring", (x.double() @ q).float(), ei)
+    assert torch.allclose(rotated, z, atol=1e-3)                           # the raw basis does not matter
+
+
+def test_smoothness_order_needs_edges_and_a_known_order():
+    x, ei, _ = _ring_graph()
+    with pytest.raises(DataError, match="edge_index"):
+        FeatureAligner(4, order="smoothness").fit("ring", x)
+    with pytest.raises(DataError, match="valid: variance, smoothness"):
+        FeatureAligner(4, order="spectral")
+    unseen = FeatureAligner(4, order="smoothness").transform(x, edge_index=ei)
+    assert unseen.shape == (200, 4) and torch.isfinite(unseen).all()

@@ -90,3 +90,17 @@ def test_init_from_maps_tokens_by_domain_name(tmp_path):
     assert all(torch.equal(target.state_dict()[k], source.state_dict()[k]) for k in report["copied"])
     new = target.domains[1]
     assert not any(new in k for k in report["copied"])     # the new domain keeps its own alignment
+
+
+def test_smoothness_ordered_alignment_for_sources_and_unseen_targets():
+    torch.manual_seed(0)
+    model = SAMGPT.from_datamodule(_datamodule(), hidden=16, align_dim=8, align_order="smoothness")
+    assert model.aligner.order == "smoothness" and all(model.aligner.is_fitted(d) for d in model.domains)
+    source = synthetic_domain(0)
+    aligned = model.prepare(source, cache=False).x
+    assert torch.allclose(aligned.std(0, unbiased=False), torch.ones(8), atol=1e-2)
+    unseen = synthetic_domain(2)
+    emb = model.embed(unseen)
+    assert emb.shape == (unseen.num_nodes, 16) and torch.isfinite(emb).all()
+    with pytest.raises(ConfigError, match="align_order"):
+        SAMGPT(in_dims={"a": 3}, align_order="spectral")
