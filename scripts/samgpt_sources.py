@@ -46,7 +46,9 @@ GROUPS = {
         "+ VICReg x0.25 (0.25 / 0.01)": {"overrides": ["objective.var_weight=0.25", "objective.cov_weight=0.01"]},
     },
     "align": {
+        "committed alignment (principal components by variance)": {},
         "smoothness-ordered alignment": {"overrides": ["model.align_order=smoothness"]},
+        "principal components ordered by smoothness": {"overrides": ["model.align_order=pc_smoothness"]},
     },
 }
 

@@ -17,7 +17,9 @@ Conventions:
   top principal directions, to the directions of least variation over the graph: whitened,
   then the eigenvectors of the normalised-Laplacian quadratic form ``Zᵀ(I - Â)Z`` in
   ascending order (column ``k`` is the ``k``-th smoothest unit-variance direction, whatever
-  the domain), each signed so that its skewness is positive. It needs the graph's edges.
+  the domain), each signed so that its skewness is positive. ``order="pc_smoothness"`` keeps
+  the principal components and their variances and only reorders (and signs) them so. Both
+  need the graph's edges.
 * **Determinism**: the SVD is exact for small matrices and randomised (Halko et al.,
   https://arxiv.org/abs/0909.4061) with a fixed-seed ``torch.Generator`` otherwise;
   each singular vector's sign is fixed so its largest-magnitude entry is positive.
@@ -74,11 +76,12 @@ class FeatureAligner(nn.Module):
         niter (int): Power iterations of the randomised SVD. (default: ``6``)
         order (str): ``"variance"`` (principal components, largest variance first) or
             ``"smoothness"`` (the same span, rotated to unit-variance directions ordered from the
-            smoothest over the graph; :meth:`fit` and :meth:`transform` then need ``edge_index``).
-            (default: ``"variance"``)
+            smoothest over the graph) or ``"pc_smoothness"`` (the principal components themselves,
+            variances kept, reordered from the smoothest); :meth:`fit` and :meth:`transform` then
+            need ``edge_index``. (default: ``"variance"``)
     """
 
-    ORDERS = ("variance", "smoothness")
+    ORDERS = ("variance", "smoothness", "pc_smoothness")
 
     def __init__(self, dim: int = 50, domain_dims: Optional[Dict[str, int]] = None,
                  whiten: bool = False, seed: int = 0, niter: int = 6, order: str = "variance") -> None:
@@ -128,7 +131,7 @@ class FeatureAligner(nn.Module):
                 edge_index: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
         """The ``(mean [F], components [F, dim], scale [dim])`` of ``x``, nothing stored."""
         x = _check_input(x, domain)
-        if self.order == "smoothness" and edge_index is None:
+        if self.order != "variance" and edge_index is None:
             raise DataError(f"feature alignment of '{domain}' orders directions by smoothness over the graph and "
                             "needs its edge_index; pass it, or use order='variance'")
         n, f = x.shape
@@ -143,6 +146,8 @@ class FeatureAligner(nn.Module):
             std = z.std(0, unbiased=False) if n > 1 else torch.zeros(r, device=x.device)
         if self.order == "smoothness":
             v, std = _smoothest(x, mean, v, std, edge_index)
+        elif self.order == "pc_smoothness":
+            v, std = _smoothest_first(x, mean, v, std, edge_index)
         comps = torch.zeros(f, self.dim, dtype=x.dtype, device=x.device)
         comps[:, :r] = v
         scale = torch.zeros(self.dim, dtype=x.dtype, device=x.device)
@@ -216,6 +221,21 @@ def _smoothest(x: Tensor, mean: Tensor, v: Tensor, std: Tensor, edge_index: Tens
     out = torch.zeros_like(v)
     out[:, : int(live.sum())] = (w[:, live].double() @ rot).to(v.dtype)
     return out, live.sort(descending=True).values.to(v.dtype)
+
+
+def _smoothest_first(x: Tensor, mean: Tensor, v: Tensor, std: Tensor,
+                     edge_index: Tensor) -> Tuple[Tensor, Tensor]:
+    """The principal directions ``v [F, r]`` reordered by ``zᵀ(I - Â)z / zᵀz`` ascending (their
+    std ``[r]`` along), each signed so that its projection's skewness is positive."""
+    from graphfm.nn.propagation import NormalizedAdjacency
+
+    z = (x @ v - mean @ v).double()
+    n = z.size(0)
+    az = NormalizedAdjacency(edge_index.cpu(), n).rows_product(0, n, z.float().cpu()).double().to(z.device)
+    quotient = (z * (z - az)).sum(0) / (z * z).sum(0).clamp_min(1e-30)
+    order = torch.argsort(torch.where(std > 0, quotient, torch.full_like(quotient, float("inf"))), stable=True)
+    sign = torch.where(z.pow(3).mean(0) < 0, -1.0, 1.0).to(v.dtype)
+    return (v * sign)[:, order], std[order]
 
 
 def _svd_vh(a: Tensor) -> Tensor:

@@ -85,9 +85,10 @@ class SAMGPT(PretrainedModel):
         token_init (str): ``"ones"`` (no modulation at first) or ``"random"`` (Glorot
             uniform around one; tokens of different domains start apart). (default: ``"ones"``)
         align_order (str): Columns of the aligned features: ``"variance"`` (principal
-            components) or ``"smoothness"`` (the same span rotated to unit-variance directions
+            components), ``"smoothness"`` (the same span rotated to unit-variance directions
             ordered from the smoothest over the graph, so that column ``k`` means the same in
-            every domain; see :class:`~graphfm.data.FeatureAligner`). (default: ``"variance"``)
+            every domain) or ``"pc_smoothness"`` (the principal components reordered from the
+            smoothest); see :class:`~graphfm.data.FeatureAligner`. (default: ``"variance"``)
     """
 
     model_name = "samgpt"

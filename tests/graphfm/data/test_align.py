@@ -141,3 +141,16 @@ def test_smoothness_order_needs_edges_and_a_known_order():
         FeatureAligner(4, order="spectral")
     unseen = FeatureAligner(4, order="smoothness").transform(x, edge_index=ei)
     assert unseen.shape == (200, 4) and torch.isfinite(unseen).all()
+
+
+def test_pc_smoothness_reorders_the_principal_components():
+    x, ei, wave = _ring_graph()
+    by_variance = FeatureAligner(6).fit_transform("ring", x)
+    z = FeatureAligner(6, order="pc_smoothness").fit_transform("ring", x, ei)
+    assert torch.allclose(z.std(0).sort().values, by_variance.std(0).sort().values, atol=1e-4)
+    corr = torch.corrcoef(torch.cat([z, by_variance], dim=1).T)[:6, 6:].abs()
+    assert torch.allclose(corr.max(1).values, torch.ones(6), atol=1e-4)         # the same columns, reordered
+    assert abs(torch.corrcoef(torch.stack([z[:, 0], wave]))[0, 1]) > 0.5
+    q, _ = torch.linalg.qr(torch.randn(12, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(1)))
+    rotated = FeatureAligner(6, order="pc_smoothness").fit_transform("ring", (x.double() @ q).float(), ei)
+    assert torch.allclose(rotated, z, atol=1e-3)
