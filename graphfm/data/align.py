@@ -112,7 +112,7 @@ class FeatureAligner(nn.Module):
     # ------------------------------------------------------------------ fitting
     def fit(self, domain: str, x: Tensor, edge_index: Optional[Tensor] = None) -> "FeatureAligner":
         """Fit (or refit) the projection of ``domain`` on its features ``x [N, F]`` (and its
-        undirected ``edge_index [2, E]``, needed by ``order="smoothness"``)."""
+        undirected ``edge_index [2, E]``, needed by the smoothness orders)."""
         mean, comps, scale = self.compute(x, domain, edge_index)
         key = _key(domain)
         if key in self.projections and self.projections[key].mean.numel() != x.size(1):
@@ -154,7 +154,7 @@ class FeatureAligner(nn.Module):
         if self.whiten:
             scale[:r] = torch.where(std > 1e-8, 1.0 / std.clamp_min(1e-8), torch.ones_like(std))
         else:
-            rms = std.pow(2).mean().sqrt()
+            rms = std[std > 0].pow(2).mean().sqrt() if bool((std > 0).any()) else std.new_zeros(())
             scale[:r] = 1.0 / rms if rms > 1e-8 else 1.0
         return mean, comps, scale
 
@@ -201,25 +201,30 @@ def _check_input(x: Tensor, domain: str) -> Tensor:
     return x
 
 
+def _live(std: Tensor) -> Tensor:
+    """Directions the data really span: std above float32 SVD noise relative to the largest."""
+    return std > 1e-4 * std.max().clamp_min(1e-30)
+
+
 def _smoothest(x: Tensor, mean: Tensor, v: Tensor, std: Tensor, edge_index: Tensor) -> Tuple[Tensor, Tensor]:
     """Rotate the principal directions ``v [F, r]`` (column std ``std [r]``) to unit-variance
     directions sorted by ``zᵀ(I - Â)z`` ascending, signed by positive skewness; returns the new
     ``[F, r]`` directions and their std (ones; zero for degenerate directions)."""
     from graphfm.nn.propagation import NormalizedAdjacency
 
-    live = std > 1e-8 * std.max().clamp_min(1e-30)
-    w = torch.zeros_like(v)
-    w[:, live] = v[:, live] / std[live]
-    z = (x @ w - mean @ w)[:, live].double()                                  # [N, r'] unit variance
+    live = _live(std)
+    w = torch.zeros_like(v, dtype=torch.float64)
+    w[:, live] = v[:, live].double() / std[live].double()
+    z = (x.double() @ w - mean.double() @ w)[:, live]                         # [N, r'] unit variance
     n = z.size(0)
     adj = NormalizedAdjacency(edge_index.cpu(), n)
-    energy = z.T @ (z - adj.rows_product(0, n, z.float().cpu()).double().to(z.device)) / n
+    energy = z.T @ (z - adj.rows_product(0, n, z.cpu()).to(z.device)) / n
     with single_threaded():
         _, rot = torch.linalg.eigh((energy + energy.T) / 2)                 # ascending: smoothest first
     proj = z @ rot
     rot = rot * torch.where(proj.pow(3).mean(0) < 0, -1.0, 1.0).to(rot.dtype)
     out = torch.zeros_like(v)
-    out[:, : int(live.sum())] = (w[:, live].double() @ rot).to(v.dtype)
+    out[:, : int(live.sum())] = (w[:, live] @ rot).to(v.dtype)
     return out, live.sort(descending=True).values.to(v.dtype)
 
 
@@ -229,11 +234,11 @@ def _smoothest_first(x: Tensor, mean: Tensor, v: Tensor, std: Tensor,
     std ``[r]`` along), each signed so that its projection's skewness is positive."""
     from graphfm.nn.propagation import NormalizedAdjacency
 
-    z = (x @ v - mean @ v).double()
+    z = x.double() @ v.double() - mean.double() @ v.double()
     n = z.size(0)
-    az = NormalizedAdjacency(edge_index.cpu(), n).rows_product(0, n, z.float().cpu()).double().to(z.device)
+    az = NormalizedAdjacency(edge_index.cpu(), n).rows_product(0, n, z.cpu()).to(z.device)
     quotient = (z * (z - az)).sum(0) / (z * z).sum(0).clamp_min(1e-30)
-    order = torch.argsort(torch.where(std > 0, quotient, torch.full_like(quotient, float("inf"))), stable=True)
+    order = torch.argsort(torch.where(_live(std), quotient, torch.full_like(quotient, float("inf"))), stable=True)
     sign = torch.where(z.pow(3).mean(0) < 0, -1.0, 1.0).to(v.dtype)
     return (v * sign)[:, order], std[order]
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import inspect
 from pathlib import Path
-from typing import Any, ClassVar, Dict, List, Union
+from typing import Any, ClassVar, Dict, List, Tuple, Union
 
 import torch
 from torch import nn
@@ -130,10 +130,12 @@ class PretrainedModel(nn.Module):
         """Start from the weights of another run of the same model (continued pretraining,
         e.g. on a target graph after pretraining on other domains).
 
-        Entries that :meth:`_init_mapped` fills are mapped (UniGraph2 maps its domain tokens
-        by domain name); of the rest, every parameter or buffer with the same name and shape
-        is copied and the others keep their initialisation. The checkpoint may cover other
-        modalities or domains than this model.
+        Entries that :meth:`_init_mapped` fills are mapped (UniGraph2 and SAMGPT map their
+        domain tokens by domain name); state fitted to this run's data (names starting with
+        one of :attr:`init_fitted`, e.g. SAMGPT's feature alignment) is kept; of the rest,
+        every parameter or buffer with the same name and shape is copied and the others keep
+        their initialisation. The checkpoint may cover other modalities or domains than this
+        model. The global random state is left untouched.
 
         Args:
             directory (str or Path): A run directory written by ``graphfm pretrain``.
@@ -142,23 +144,31 @@ class PretrainedModel(nn.Module):
             ``{"copied": [...], "mapped": [...], "kept": [...]}``: the state names by fate.
 
         Raises:
-            CheckpointError: if the checkpoint holds another kind of model or shares no weight
-                with this one.
+            CheckpointError: if the checkpoint is unreadable, holds another kind of model or
+                shares no learnable weight with this one.
         """
-        source = PretrainedModel.from_pretrained(directory)
+        try:
+            with torch.random.fork_rng(devices=[]):     # building the source must not move the run's RNG
+                source = PretrainedModel.from_pretrained(directory)
+        except CheckpointError as exc:
+            raise CheckpointError(f"trainer.init_from: {exc}") from None
         if source.model_name != self.model_name:
             raise CheckpointError(f"trainer.init_from '{directory}' holds a '{source.model_name}' model, this run "
                                   f"builds a '{self.model_name}'; point it at a run of the same model")
         theirs, mine = source.state_dict(), self.state_dict()
         mapped = self._init_mapped(source)
-        copied = [k for k, v in mine.items() if k not in mapped and k in theirs and theirs[k].shape == v.shape]
-        if not copied:
+        copied = [k for k, v in mine.items() if k not in mapped and not k.startswith(self.init_fitted)
+                  and k in theirs and theirs[k].shape == v.shape]
+        if not set(copied) & {name for name, _ in self.named_parameters()}:
             raise CheckpointError(f"trainer.init_from '{directory}': no weight has this model's name and shape "
                                   "(another width or depth?); use a run with the same model settings")
         with torch.no_grad():
             for k in copied:
                 mine[k].copy_(theirs[k])
         return {"copied": copied, "mapped": mapped, "kept": [k for k in mine if k not in copied and k not in mapped]}
+
+    #: State-name prefixes of state fitted to a run's own data, never taken by :meth:`init_from`.
+    init_fitted: ClassVar[Tuple[str, ...]] = ()
 
     def _init_mapped(self, source: "PretrainedModel") -> List[str]:
         """Hook of :meth:`init_from`: fill the state entries that do not correspond by name

@@ -166,19 +166,24 @@ class SAMGPT(PretrainedModel):
                     [torch.ones(d, device=self.feature_tokens.device) for d in self.gcn.token_dims])
         return self.feature_tokens.mean(0), [tok.mean(0) for tok in self.structure_tokens]
 
+    #: The feature alignment is fitted to each run's own graphs: continued pretraining refits it.
+    init_fitted = ("aligner.",)
+
     def _init_mapped(self, source: PretrainedModel) -> List[str]:
         """Feature and structure tokens by domain name (hook of :meth:`init_from`); a domain
-        the source was not pretrained on starts from the source's neutral tokens."""
-        if not isinstance(source, SAMGPT) or source.align_dim != self.align_dim \
-                or list(source.gcn.token_dims) != list(self.gcn.token_dims):
-            return []
+        the source was not pretrained on starts from the source's neutral tokens. A token
+        whose width differs keeps its initialisation; tokens are never copied by position."""
+        names = ["feature_tokens"] + [f"structure_tokens.{i}" for i in range(len(self.structure_tokens))]
+        if not isinstance(source, SAMGPT):
+            return names
+        mine = [self.feature_tokens, *self.structure_tokens]
         with torch.no_grad():
             for i, name in enumerate(self.domains):
                 feature, structure = source.tokens_of(name) if name in source.domains else source.neutral_tokens()
-                self.feature_tokens[i] = feature
-                for tok, value in zip(self.structure_tokens, structure):
-                    tok[i] = value
-        return ["feature_tokens"] + [f"structure_tokens.{i}" for i in range(len(self.structure_tokens))]
+                for tok, value in zip(mine, [feature, *structure]):
+                    if tok.shape[1:] == value.shape:
+                        tok[i] = value
+        return names
 
     # ------------------------------------------------------------------ encoding
     def prepare(self, data: Any, domain: Optional[str] = None, cache: bool = True) -> PreparedGraph:

@@ -114,7 +114,7 @@ def _ring_graph(n=200, seed=0):
     wave = torch.sin(2 * torch.pi * ring.float() / n)
     x = torch.randn(n, 12, generator=gen)
     x[:, 0] *= 3.0                              # the largest variance: noise
-    x[:, 5] += 1.0 * wave                       # the smoothest direction
+    x[:, 5] += 2.0 * wave                       # the smoothest direction
     return x, edge_index, wave
 
 
@@ -154,3 +154,14 @@ def test_pc_smoothness_reorders_the_principal_components():
     q, _ = torch.linalg.qr(torch.randn(12, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(1)))
     rotated = FeatureAligner(6, order="pc_smoothness").fit_transform("ring", (x.double() @ q).float(), ei)
     assert torch.allclose(rotated, z, atol=1e-3)
+
+
+@pytest.mark.parametrize("order", ["smoothness", "pc_smoothness"])
+def test_smoothness_orders_on_rank_deficient_features(order):
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 5, generator=gen) @ torch.randn(5, 40, generator=gen)     # rank 5
+    _, ei, _ = _ring_graph()
+    z = FeatureAligner(20, order=order).fit_transform("low", x, ei)
+    std = z.std(0, unbiased=False)
+    assert bool((std[:5] > 0.5).all()) and bool((std[5:] < 1e-3).all())         # real columns first
+    assert torch.isfinite(z).all()

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from graphfm.data import synthetic_domain
-from graphfm.errors import ConfigError, DataError
+from graphfm.errors import CheckpointError, ConfigError, DataError
 from graphfm.models import MODELS, PretrainedModel
 from graphfm.models.samgpt import SAMGPT
 
@@ -88,8 +88,13 @@ def test_init_from_maps_tokens_by_domain_name(tmp_path):
     assert torch.allclose(target.feature_tokens[1], source.feature_tokens.mean(0))
     assert torch.equal(target.structure_tokens[2][0], source.structure_tokens[2][1])
     assert all(torch.equal(target.state_dict()[k], source.state_dict()[k]) for k in report["copied"])
-    new = target.domains[1]
-    assert not any(new in k for k in report["copied"])     # the new domain keeps its own alignment
+    assert not any(k.startswith("aligner.") for k in report["copied"])   # fitted to this run's own graphs
+    shared = "aligner.projections." + target.domains[0].replace(".", "_") + ".components"
+    refit = SAMGPT.from_datamodule(_datamodule((1, 2)), hidden=16, align_dim=8)
+    assert torch.equal(target.state_dict()[shared], refit.state_dict()[shared])
+    wider = SAMGPT.from_datamodule(_datamodule((0, 1)), hidden=32, align_dim=8)
+    with pytest.raises(CheckpointError, match="no weight has this model's name and shape"):
+        wider.init_from(tmp_path / "src")             # only the alignment and tokens would match
 
 
 def test_smoothness_ordered_alignment_for_sources_and_unseen_targets():
