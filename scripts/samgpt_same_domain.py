@@ -48,9 +48,8 @@ def halves(data, seed: int = 0) -> tuple:
 def measure(target: str, work: Path, tasks: int, seeds: int) -> list:
     import numpy as np
 
-    from graphfm.adapt import PromptConfig, adapt_model, load_target
-    from graphfm.bench.samgpt import ADAPT, _pretrain
-    from graphfm.stats import summarise
+    from graphfm.adapt import load_target
+    from graphfm.bench.samgpt import _pretrain
 
     work = work / target
     work.mkdir(parents=True, exist_ok=True)
@@ -65,16 +64,9 @@ def measure(target: str, work: Path, tasks: int, seeds: int) -> list:
         times[method] = time.perf_counter() - t0
     nets["no_pretrain"], times["no_pretrain"] = nets["samgpt"].untrained_copy(seed=0), 0.0
     graph, _, labels = load_target(str(work / f"{target}-B.npz"))
-    rows = []
-    for method in METHODS:
-        t0 = time.perf_counter()
-        res = adapt_model(nets[method], graph, labels, "node", 1, tasks, seeds, method="prompt", config=PromptConfig(),
-                          **ADAPT)
-        rows.append({"target": f"{target}-B", "task": "node", "shots": 1, "method": method,
-                     "train_seconds": round(times[method], 1),
-                     **summarise(res["accuracies"], time.perf_counter() - t0, digits=2)})
-        print(f"{target}-B {method}: {rows[-1]['mean']:.2f}", flush=True)
-    return rows
+    from samgpt_continued import adapt_rows   # this folder is on sys.path when a script runs
+
+    return adapt_rows(f"{target}-B", {m: nets[m] for m in METHODS}, times, graph, labels, tasks, seeds)
 
 
 def markdown(rows: list, tasks: int, seeds: int) -> str:
