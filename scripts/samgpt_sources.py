@@ -5,12 +5,14 @@ one held-out source are pretrained with the committed settings plus a variant's 
 one-shot node classification on the held-out source (100 tasks x 2 seeds, the default adaptation),
 paired task by task with the same network untrained (``untrained_copy(0)``). Each held-out graph is
 a source of every leave-one-out config but its own, so its labels are never a target's test labels
-in a run that uses them. Two groups of variants:
+in a run that uses them. Groups of variants:
 
 * ``mix``: the pretraining mix (built-in synthetic SBM domains ``synthetic-<k>`` and/or the six TU
   graph sets, each one graph of disconnected components, added to or replacing the real sources);
 * ``objective``: settings of the objective (VICReg's variance/covariance terms);
-* ``align``: the feature alignment (``model.align_order``).
+* ``align``: the feature alignment (``model.align_order``);
+* ``basis``: random rotations of every source's aligned features while pretraining
+  (``objective.rotate_features``).
 
     PYTHONPATH=. python scripts/samgpt_sources.py --out results/samgpt_sources --group mix
     PYTHONPATH=. python scripts/samgpt_sources.py --out results/samgpt_objective --group objective \\
@@ -49,6 +51,10 @@ GROUPS = {
         "committed alignment (principal components by variance)": {},
         "smoothness-ordered alignment": {"overrides": ["model.align_order=smoothness"]},
         "principal components ordered by smoothness": {"overrides": ["model.align_order=pc_smoothness"]},
+    },
+    "basis": {
+        "committed objective": {},
+        "random rotation of the aligned features every step": {"overrides": ["objective.rotate_features=true"]},
     },
 }
 

@@ -22,6 +22,10 @@ Three variants:
 
 With a dual-branch model (``model.branches="dual"``) the DGI-style variants score each
 branch (feature, structure) and sum the branches' logits, as the public code does.
+
+``rotate_features=True`` (our addition) multiplies every domain's aligned features by a
+fresh random orthogonal matrix at every step, so that no weight can rely on one domain's
+SVD basis: an unseen domain's basis is unrelated to the sources' anyway.
 """
 from __future__ import annotations
 
@@ -47,7 +51,7 @@ class GraphContrastive(Objective):
     """Sum over domains of a contrastive loss on token-modulated GCN embeddings.
 
     Args:
-        model (PretrainedModel): A model with ``encode_domain(data) -> (H [N, D], prepared)``
+        model (PretrainedModel): A SAMGPT-like model: ``prepare``, ``tokens_of``, ``encode``
             (e.g. :class:`~graphfm.models.SAMGPT`).
         variant (str): ``"subgraph"``, ``"link"`` or ``"dgi"``. (default: ``"subgraph"``)
         temperature (float): Softmax temperature ``τ`` of the InfoNCE variants. (default: ``0.2``)
@@ -64,11 +68,15 @@ class GraphContrastive(Objective):
             (:func:`~graphfm.objectives.regularisers.variance_covariance_loss`; our addition
             against collapse; ``0`` disables). (default: ``0.0``)
         cov_weight (float): Weight of VICReg's covariance penalty on them. (default: ``0.0``)
+        rotate_features (bool): Rotate each domain's aligned features ``X̃`` (and ``Â X̃``)
+            by a random orthogonal ``Q`` ``[d, d]`` drawn every step (basis augmentation;
+            our addition). (default: ``False``)
     """
 
     def __init__(self, model: PretrainedModel, variant: str = "subgraph", temperature: float = 0.2,
                  num_samples: int = 1024, readout_hops: int = 1, seed: int = 0, ortho_weight: float = 0.0,
-                 edge_drop: float = 0.2, var_weight: float = 0.0, cov_weight: float = 0.0) -> None:
+                 edge_drop: float = 0.2, var_weight: float = 0.0, cov_weight: float = 0.0,
+                 rotate_features: bool = False) -> None:
         super().__init__(model)
         if variant not in VARIANTS:
             raise ConfigError(f"objective.variant '{variant}' is unknown; valid variants: {', '.join(VARIANTS)}")
@@ -86,7 +94,7 @@ class GraphContrastive(Objective):
         self._real: Optional[List[Tensor]] = None     # set by _infomax: its real embeddings, one per branch
         self.variant, self.temperature = variant, temperature
         self.num_samples, self.readout_hops, self.ortho_weight = num_samples, readout_hops, ortho_weight
-        self.edge_drop = edge_drop
+        self.edge_drop, self.rotate_features = edge_drop, bool(rotate_features)
         self.generator = torch.Generator().manual_seed(seed)
         hidden = model.hidden if hasattr(model, "hidden") else None
         self.discriminator = nn.Parameter(torch.empty(hidden, hidden)) \
@@ -105,10 +113,9 @@ class GraphContrastive(Objective):
         out: Dict[str, Tensor] = {}
         terms, spread = [], []
         for graph in graphs:
-            if self.variant in ("dgi", "graphcl"):      # these encode their own views
-                h, prepared = None, self.model.prepare(graph)
-            else:
-                h, prepared = self.model.encode_domain(graph)
+            prepared = self._rotated(self.model.prepare(graph)) if self.rotate_features else self.model.prepare(graph)
+            h = None if self.variant in ("dgi", "graphcl") else \
+                self.model.encode(prepared, *self.model.tokens_of(graph.domain))   # DGI-style variants encode views
             term = getattr(self, f"_{self.variant}")(h, prepared, graph)
             terms.append(term)
             out[f"{graph.domain}_term"] = term.detach()
@@ -132,6 +139,15 @@ class GraphContrastive(Objective):
             eye = torch.eye(gram.size(0), device=gram.device)
             total.append((gram - eye).pow(2).sum() / gram.size(0))
         return torch.stack(total).sum()
+
+    def _rotated(self, prepared):
+        """``prepared`` with ``X̃ Q`` and ``Â X̃ Q`` for a random orthogonal ``Q`` (Haar, via QR)."""
+        from graphfm.models.samgpt import PreparedGraph
+
+        d = prepared.x.size(1)
+        q, r = torch.linalg.qr(torch.randn(d, d, generator=self.generator))
+        q = (q * torch.sign(torch.diagonal(r))).to(prepared.x)
+        return PreparedGraph(prepared.x @ q, prepared.adj, prepared.agg1 @ q)
 
     # ------------------------------------------------------------------ variants
     def _readout(self, h: Tensor, prepared) -> Tensor:

@@ -99,3 +99,26 @@ def test_vicreg_weights_must_be_non_negative():
     model, _ = _setup()
     with pytest.raises(ConfigError, match="var_weight"):
         GraphContrastive(model, variant="graphcl", var_weight=-1.0)
+
+
+def test_rotated_features_are_an_orthogonal_change_of_basis():
+    model, graphs = _setup(branches="single", residual=False, token_init="ones")
+    objective = GraphContrastive(model, variant="graphcl", rotate_features=True, seed=0)
+    prepared = model.prepare(graphs[0])
+    rotated = objective._rotated(prepared)
+    # X̃Q keeps every row's norm and the pairwise inner products; ÂX̃ is rotated alike
+    assert torch.allclose(rotated.x @ rotated.x.T, prepared.x @ prepared.x.T, atol=1e-4)
+    assert torch.allclose(rotated.agg1, prepared.adj.matrix() @ rotated.x, atol=1e-5)
+    assert not torch.allclose(rotated.x, prepared.x, atol=1e-3)
+    assert not torch.allclose(objective._rotated(prepared).x, rotated.x, atol=1e-3)   # a fresh Q every call
+
+
+def test_rotation_is_off_by_default_and_seeded_when_on():
+    def losses(**kwargs):
+        model, graphs = _setup()
+        objective = GraphContrastive(model, variant="graphcl", seed=2, **kwargs)
+        return [round(float(objective(graphs)["contrastive_loss"]), 6) for _ in range(3)]
+
+    plain, rotated = losses(), losses(rotate_features=True)
+    assert plain == losses(rotate_features=False)
+    assert rotated == losses(rotate_features=True) and rotated != plain
