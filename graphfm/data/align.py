@@ -210,15 +210,11 @@ def _smoothest(x: Tensor, mean: Tensor, v: Tensor, std: Tensor, edge_index: Tens
     """Rotate the principal directions ``v [F, r]`` (column std ``std [r]``) to unit-variance
     directions sorted by ``zᵀ(I - Â)z`` ascending, signed by positive skewness; returns the new
     ``[F, r]`` directions and their std (ones; zero for degenerate directions)."""
-    from graphfm.nn.propagation import NormalizedAdjacency
-
     live = _live(std)
     w = torch.zeros_like(v, dtype=torch.float64)
     w[:, live] = v[:, live].double() / std[live].double()
     z = (x.double() @ w - mean.double() @ w)[:, live]                         # [N, r'] unit variance
-    n = z.size(0)
-    adj = NormalizedAdjacency(edge_index.cpu(), n)
-    energy = z.T @ (z - adj.rows_product(0, n, z.cpu()).to(z.device)) / n
+    energy = z.T @ _high_pass(z, edge_index) / z.size(0)
     with single_threaded():
         _, rot = torch.linalg.eigh((energy + energy.T) / 2)                 # ascending: smoothest first
     proj = z @ rot
@@ -232,15 +228,19 @@ def _smoothest_first(x: Tensor, mean: Tensor, v: Tensor, std: Tensor,
                      edge_index: Tensor) -> Tuple[Tensor, Tensor]:
     """The principal directions ``v [F, r]`` reordered by ``zᵀ(I - Â)z / zᵀz`` ascending (their
     std ``[r]`` along), each signed so that its projection's skewness is positive."""
-    from graphfm.nn.propagation import NormalizedAdjacency
-
     z = x.double() @ v.double() - mean.double() @ v.double()
-    n = z.size(0)
-    az = NormalizedAdjacency(edge_index.cpu(), n).rows_product(0, n, z.cpu()).to(z.device)
-    quotient = (z * (z - az)).sum(0) / (z * z).sum(0).clamp_min(1e-30)
+    quotient = (z * _high_pass(z, edge_index)).sum(0) / (z * z).sum(0).clamp_min(1e-30)
     order = torch.argsort(torch.where(_live(std), quotient, torch.full_like(quotient, float("inf"))), stable=True)
     sign = torch.where(z.pow(3).mean(0) < 0, -1.0, 1.0).to(v.dtype)
     return (v * sign)[:, order], std[order]
+
+
+def _high_pass(z: Tensor, edge_index: Tensor) -> Tensor:
+    """``(I - Â) z`` for signals ``z [N, r]`` on the graph (``Â`` the GCN-normalised adjacency)."""
+    from graphfm.nn.propagation import NormalizedAdjacency
+
+    n = z.size(0)
+    return z - NormalizedAdjacency(edge_index.cpu(), n).rows_product(0, n, z.cpu()).to(z.device)
 
 
 def _svd_vh(a: Tensor) -> Tensor:
