@@ -55,6 +55,7 @@ GROUPS = {
     "basis": {
         "committed objective": {},
         "random rotation of the aligned features every step": {"overrides": ["objective.rotate_features=true"]},
+        "random rotation, 100 steps": {"overrides": ["objective.rotate_features=true", "trainer.max_steps=100"]},
     },
 }
 
