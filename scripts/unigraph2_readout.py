@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Callable, Dict, List
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 SCORED = ("Photo", "Computers")   # CiteSeer-TAG, also a source, is the other held-out target: never read
@@ -47,18 +46,10 @@ READOUTS: Dict[str, Callable[[List[Tensor]], Tensor]] = {
 
 @torch.no_grad()
 def layer_outputs(model, feats, masks, edge_index: Tensor) -> List[Tensor]:
-    """The GNN's input and every layer's output ``[N, H]`` (eval mode, mean source tokens),
-    the same computation as :meth:`UniGraph2.propagate`."""
+    """The GNN's input and every layer's output ``[N, H]`` (eval mode, mean source tokens)."""
     model.eval()
     h = model.encode_inputs(feats, masks)[0]
-    scales = model.structure_scales()
-    outs = [h]
-    for i, conv in enumerate(model.convs):
-        h = conv(h if scales is None else h * scales[i], edge_index)
-        if i < len(model.norms):
-            h = F.elu(model.norms[i](h))
-        outs.append(h)
-    return outs
+    return model.propagate(h, edge_index, model.structure_scales(), all_layers=True)
 
 
 def measure(run: Path, seed: int, tasks: int) -> list:

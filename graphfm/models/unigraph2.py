@@ -214,14 +214,19 @@ class UniGraph2(PretrainedModel):
         moe_out, moe_loss, stats = self.moe(h)
         return h + moe_out, moe_loss, stats, present
 
-    def propagate(self, h: Tensor, edge_index: Tensor, scales: Optional[Sequence[Tensor]] = None) -> Tensor:
-        """The GNN layers on ``h [N, H]``; layer ``l``'s input is multiplied by ``scales[l]``."""
+    def propagate(self, h: Tensor, edge_index: Tensor, scales: Optional[Sequence[Tensor]] = None,
+                  all_layers: bool = False) -> Any:
+        """The GNN layers on ``h [N, H]``; layer ``l``'s input is multiplied by ``scales[l]``.
+        Returns the last output ``[N, H]``, or with ``all_layers`` the list of the input and
+        every layer's output (``num_layers + 1`` tensors ``[N, H]``)."""
+        outs = [h]
         for i, conv in enumerate(self.convs):
             x = self.dropout(h)
             h = conv(x if scales is None else x * scales[i], edge_index)
             if i < len(self.norms):
                 h = F.elu(self.norms[i](h))
-        return h
+            outs.append(h)
+        return outs if all_layers else h
 
     def forward(self, batch: Mapping[str, Any]) -> Tensor:
         """Embeddings ``[N, H]`` of a batch ``{"feats", "masks", "edge_index"}``."""

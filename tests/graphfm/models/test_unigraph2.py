@@ -32,6 +32,15 @@ def test_embeddings_shape_and_finite(gnn):
     assert out.moe_loss > 0 and out.moe_stats["expert_load"].shape == (4,)
 
 
+def test_propagate_can_return_every_layer():
+    feats, ei = _graph()
+    model = _model(num_layers=3)
+    h = model.encode_inputs(feats, None)[0]
+    outs = model.propagate(h, ei, model.structure_scales(), all_layers=True)
+    assert len(outs) == 4 and torch.equal(outs[0], h)
+    assert torch.allclose(outs[-1], model.encode(feats, None, ei).h)
+
+
 def test_missing_modalities_use_the_ones_present():
     feats, ei = _graph()
     model = _model()
