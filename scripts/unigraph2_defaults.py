@@ -48,7 +48,10 @@ VARIANTS = {
     "3 layers, VICReg x0.25, DGI 1.0": {"var_weight": 0.25, "cov_weight": 0.01, "contrast_weight": 1.0},
     "3 layers, VICReg x0.1": {"var_weight": 0.1, "cov_weight": 0.004},
     "3 layers, VICReg x0.5": {"var_weight": 0.5, "cov_weight": 0.02},
+    "3 layers, VICReg x0.1, residual": {"var_weight": 0.1, "cov_weight": 0.004, "residual": True},
 }
+#: Variant options that set the model, not the objective.
+MODEL_OPTIONS = ("num_layers", "residual")
 
 
 GRAPHS = ("Photo", "Computers", "CiteSeer-TAG")
@@ -66,10 +69,8 @@ def measure(label: str, options: dict, base: dict, graphs: dict, args: argparse.
     options = dict(options)
     cfg = copy.deepcopy(base)
     cfg["seed"] = args.seed
-    layers = options.pop("num_layers", None)
+    cfg["model"].update({k: options.pop(k) for k in MODEL_OPTIONS if k in options})
     cfg["objective"].update(options)
-    if layers:
-        cfg["model"]["num_layers"] = layers
     start = time.perf_counter()
     run_dir = Path(args.work) / f"{label.replace(' ', '_').replace(',', '')}_seed{args.seed}"
     _pretrain(cfg, run_dir)

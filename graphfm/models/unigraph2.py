@@ -79,13 +79,16 @@ class UniGraph2(PretrainedModel):
             batches' ``domain`` index; each gets one learnable structure token per GNN layer
             (initialised to ones, i.e. no scaling). Filled from the data module.
             (default: ``None``: no tokens)
+        residual (bool): Add every layer's input to its output (before the norm), so that a
+            node keeps its own features through the layers. (default: ``False``)
     """
 
     model_name = "unigraph2"
 
     def __init__(self, modalities: Dict[str, Any], hidden_dim: int = 256, num_experts: int = 8, top_k: int = 2,
                  noisy_gating: bool = True, gnn: str = "gat", num_layers: int = 2, heads: int = 4,
-                 dropout: float = 0.1, feature_norm: str = "center", domains: Optional[Sequence[str]] = None) -> None:
+                 dropout: float = 0.1, feature_norm: str = "center", domains: Optional[Sequence[str]] = None,
+                 residual: bool = False) -> None:
         super().__init__()
         from graphfm.encoders import FEATURE_NORMS
 
@@ -108,6 +111,7 @@ class UniGraph2(PretrainedModel):
         self.convs = nn.ModuleList([build_conv(gnn, hidden_dim, heads, dropout) for _ in range(num_layers)])
         self.norms = nn.ModuleList([nn.LayerNorm(hidden_dim) for _ in range(num_layers - 1)])
         self.dropout = nn.Dropout(dropout)
+        self.residual = bool(residual)
         self.domains: List[str] = [str(d) for d in (domains or [])]
         self.domain_tokens = nn.Parameter(torch.ones(len(self.domains), num_layers, hidden_dim))
 
@@ -222,7 +226,7 @@ class UniGraph2(PretrainedModel):
         outs = [h]
         for i, conv in enumerate(self.convs):
             x = self.dropout(h)
-            h = conv(x if scales is None else x * scales[i], edge_index)
+            h = conv(x if scales is None else x * scales[i], edge_index) + (h if self.residual else 0)
             if i < len(self.norms):
                 h = F.elu(self.norms[i](h))
             outs.append(h)

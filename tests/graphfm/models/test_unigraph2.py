@@ -41,6 +41,14 @@ def test_propagate_can_return_every_layer():
     assert torch.allclose(outs[-1], model.encode(feats, None, ei).h)
 
 
+def test_residual_layers_add_their_input():
+    feats, ei = _graph()
+    plain, res = _model(num_layers=1), _model(num_layers=1, residual=True)
+    h = plain.encode_inputs(feats, None)[0]
+    assert torch.equal(h, res.encode_inputs(feats, None)[0])      # same seed, same weights
+    assert torch.allclose(res.propagate(h, ei), plain.propagate(h, ei) + h, atol=1e-6)
+
+
 def test_missing_modalities_use_the_ones_present():
     feats, ei = _graph()
     model = _model()
