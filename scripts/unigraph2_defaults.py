@@ -49,9 +49,10 @@ VARIANTS = {
     "3 layers, VICReg x0.1": {"var_weight": 0.1, "cov_weight": 0.004},
     "3 layers, VICReg x0.5": {"var_weight": 0.5, "cov_weight": 0.02},
     "3 layers, VICReg x0.1, residual": {"var_weight": 0.1, "cov_weight": 0.004, "residual": True},
+    "3 layers, VICReg x0.1, width 384": {"var_weight": 0.1, "cov_weight": 0.004, "hidden_dim": 384},
 }
 #: Variant options that set the model, not the objective.
-MODEL_OPTIONS = ("num_layers", "residual")
+MODEL_OPTIONS = ("num_layers", "residual", "hidden_dim")
 
 
 GRAPHS = ("Photo", "Computers", "CiteSeer-TAG")
