@@ -12,7 +12,8 @@ in a run that uses them. Groups of variants:
 * ``objective``: settings of the objective (VICReg's variance/covariance terms);
 * ``align``: the feature alignment (``model.align_order``);
 * ``basis``: random rotations of every source's aligned features while pretraining
-  (``objective.rotate_features``).
+  (``objective.rotate_features``);
+* ``seeds``: the committed objective and the rotation under pretraining seeds 1 and 2.
 
     PYTHONPATH=. python scripts/samgpt_sources.py --out results/samgpt_sources --group mix
     PYTHONPATH=. python scripts/samgpt_sources.py --out results/samgpt_objective --group objective \\
@@ -56,6 +57,11 @@ GROUPS = {
         "committed objective": {},
         "random rotation of the aligned features every step": {"overrides": ["objective.rotate_features=true"]},
         "random rotation, 100 steps": {"overrides": ["objective.rotate_features=true", "trainer.max_steps=100"]},
+    },
+    "seeds": {   # how much the pooled difference moves with the pretraining seed (the untrained copy stays seed 0)
+        **{f"committed objective, pretraining seed {s}": {"overrides": [f"seed={s}"]} for s in (1, 2)},
+        **{f"random rotation, pretraining seed {s}": {"overrides": ["objective.rotate_features=true", f"seed={s}"]}
+           for s in (1, 2)},
     },
 }
 
