@@ -122,3 +122,16 @@ def test_rotation_is_off_by_default_and_seeded_when_on():
     plain, rotated = losses(), losses(rotate_features=True)
     assert plain == losses(rotate_features=False)
     assert rotated == losses(rotate_features=True) and rotated != plain
+
+
+def test_rotation_is_a_config_option_of_pretraining(tmp_path):
+    import yaml
+
+    from graphfm.engine import pretrain
+    from graphfm.models import PretrainedModel
+
+    run = pretrain("samgpt/demo", tmp_path / "run", overrides=[
+        "objective.rotate_features=true", "trainer.max_steps=2", "trainer.progress=false"])
+    assert yaml.safe_load((run / "experiment.yaml").read_text())["objective"]["rotate_features"] is True
+    model = PretrainedModel.from_pretrained(run)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
