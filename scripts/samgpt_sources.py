@@ -122,6 +122,41 @@ def markdown(rows: list, tasks: int, seeds: int) -> str:
             d = paired_difference([a for r in runs for a in r["pretrained_accuracies"]],
                                   [a for r in runs for a in r["untrained_accuracies"]])
             lines.append(f"| {label} | {len(runs)} | {d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}] |")
+    return "\n".join(lines) + "\n" + against_committed(rows)
+
+
+def _family_and_seed(label: str) -> tuple:
+    """``("random rotation", 1)`` for ``"random rotation, pretraining seed 1"``; seed 0 when unnamed."""
+    family, _, seed = label.partition(", pretraining seed ")
+    return FAMILIES.get(family, family), int(seed) if seed else 0
+
+
+#: Seed-0 labels of a family whose other seeds are named "<family>, pretraining seed N".
+FAMILIES = {"random rotation of the aligned features every step": "random rotation"}
+
+
+def against_committed(rows: list) -> str:
+    """Each variant family minus the committed objective, paired by held-out source, pretraining seed
+    and task (the pretrained networks' accuracies), pooled; empty without committed runs."""
+    from graphfm.stats import paired_difference
+
+    committed = {(r["held_out"], _family_and_seed(r["variant"])[1]): r for r in rows
+                 if r["variant"].startswith("committed")}
+    families: dict = {}
+    for r in rows:
+        family, seed = _family_and_seed(r["variant"])
+        if not r["variant"].startswith("committed") and (r["held_out"], seed) in committed:
+            families.setdefault(family, []).append((r, committed[(r["held_out"], seed)]))
+    if not families:
+        return ""
+    lines = ["", "Variant − committed objective, paired by held-out source, pretraining seed and task:", "",
+             "| variant | held out | seeds | pairs | Δ [95 % CI] |", "|---|---|---|---|---|"]
+    for family, pairs in families.items():
+        d = paired_difference([a for r, _ in pairs for a in r["pretrained_accuracies"]],
+                              [b for _, c in pairs for b in c["pretrained_accuracies"]])
+        held = ", ".join(dict.fromkeys(r["held_out"] for r, _ in pairs))
+        seeds = sorted({_family_and_seed(r["variant"])[1] for r, _ in pairs})
+        lines.append(f"| {family} | {held} | {seeds} | {d['n']} | {d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}] |")
     return "\n".join(lines) + "\n"
 
 
