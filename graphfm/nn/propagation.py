@@ -55,6 +55,7 @@ class NormalizedAdjacency:
         self.self_value = dinv * dinv                                        # [N] diagonal weights
         self._matrix: Optional[SparseMatrix] = None
         self._off: Optional[SparseMatrix] = None
+        self._mean: Optional[SparseMatrix] = None
         self._closed_cache = None
 
     def rows_product(self, start: int, stop: int, h: Tensor) -> Tensor:
@@ -95,10 +96,12 @@ class NormalizedAdjacency:
         return self._matrix
 
     def mean_matrix(self) -> "SparseMatrix":
-        """Row-normalised ``D̃^{-1}(A + I)`` ``[N, N]``: closed-neighbourhood means (readouts)."""
-        crow, col, _, _ = self._closed_csr()
-        vals = torch.repeat_interleave(1.0 / (self.degree.float() + 1.0), crow.diff())
-        return SparseMatrix.from_csr(crow, col, vals, (self.num_nodes,) * 2)
+        """Row-normalised ``D̃^{-1}(A + I)`` ``[N, N]``: closed-neighbourhood means (readouts; cached)."""
+        if getattr(self, "_mean", None) is None:
+            crow, col, _, _ = self._closed_csr()
+            vals = torch.repeat_interleave(1.0 / (self.degree.float() + 1.0), crow.diff())
+            self._mean = SparseMatrix.from_csr(crow, col, vals, (self.num_nodes,) * 2)
+        return self._mean
 
 
 @dataclass

@@ -152,10 +152,7 @@ class GraphContrastive(Objective):
     # ------------------------------------------------------------------ variants
     def _readout(self, h: Tensor, prepared) -> Tensor:
         """Mean embedding of every node's closed ``readout_hops``-hop neighbourhood ``[N, D]``."""
-        mat = getattr(prepared, "_mean_matrix", None)
-        if mat is None:
-            mat = prepared.adj.mean_matrix()
-            prepared._mean_matrix = mat
+        mat = prepared.adj.mean_matrix()           # cached by the adjacency, shared by rotated copies
         s = h
         for _ in range(self.readout_hops):
             s = mat @ s

@@ -59,6 +59,7 @@ def test_normalized_adjacency_matrix_is_gcn_normalisation():
     expected = dinv[:, None] * a * dinv[None, :]
     torch.testing.assert_close(adj.matrix().to_dense(), expected)
     torch.testing.assert_close(adj.mean_matrix().to_dense(), a / a.sum(1, keepdim=True))
+    assert adj.mean_matrix() is adj.mean_matrix()                      # built once per graph
     # unsorted input gives the same matrix
     perm = torch.randperm(ei.size(1), generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(NormalizedAdjacency(ei[:, perm], 5).matrix().to_dense(), expected)
