@@ -22,8 +22,6 @@ import argparse
 import time
 from pathlib import Path
 
-#: Measured before the basis rotation became the configs' default; a rerun measures the same.
-BEFORE_ROTATION = ["objective.rotate_features=false"]
 METHODS = ("samgpt", "samgpt_same_domain", "target_ssl", "no_pretrain")
 PAIRS = (("samgpt_same_domain", "no_pretrain"), ("samgpt", "no_pretrain"), ("target_ssl", "no_pretrain"),
          ("samgpt_same_domain", "samgpt"))
@@ -58,6 +56,8 @@ def measure(target: str, work: Path, tasks: int, seeds: int) -> list:
     data, _, _ = load_target(target)
     for name, arrays in zip(("A", "B"), halves(data)):
         np.savez(work / f"{target}-{name}.npz", **arrays)
+    from samgpt_continued import BEFORE_ROTATION, adapt_rows   # this folder is on sys.path when a script runs
+
     nets, times = {}, {}
     for method, datasets in (("samgpt", None), ("samgpt_same_domain", f"{target}-A"), ("target_ssl", f"{target}-B")):
         t0 = time.perf_counter()
@@ -66,8 +66,6 @@ def measure(target: str, work: Path, tasks: int, seeds: int) -> list:
         times[method] = time.perf_counter() - t0
     nets["no_pretrain"], times["no_pretrain"] = nets["samgpt"].untrained_copy(seed=0), 0.0
     graph, _, labels = load_target(str(work / f"{target}-B.npz"))
-    from samgpt_continued import adapt_rows   # this folder is on sys.path when a script runs
-
     return adapt_rows(f"{target}-B", {m: nets[m] for m in METHODS}, times, graph, labels, tasks, seeds)
 
 

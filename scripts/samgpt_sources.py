@@ -35,6 +35,7 @@ CORA_SOURCES = ["CiteSeer", "Photo", "Computers", "FacebookPagePage", "LastFMAsi
 SYNTHETIC = [f"synthetic-{k}" for k in range(6)]
 TU = ["MUTAG", "PROTEINS", "ENZYMES", "IMDB-BINARY", "COX2", "BZR"]
 VICREG = ["objective.var_weight=1.0", "objective.cov_weight=0.04"]
+ROTATION, NO_ROTATION = "objective.rotate_features=true", "objective.rotate_features=false"   # default since 2026-11-28
 GROUPS = {
     "mix": {
         "4 real sources (the default mix)": {},
@@ -54,14 +55,14 @@ GROUPS = {
         "principal components ordered by smoothness": {"overrides": ["model.align_order=pc_smoothness"]},
     },
     "basis": {
-        "committed objective": {"overrides": ["objective.rotate_features=false"]},
-        "random rotation of the aligned features every step": {"overrides": ["objective.rotate_features=true"]},
-        "random rotation, 100 steps": {"overrides": ["objective.rotate_features=true", "trainer.max_steps=100"]},
+        "committed objective": {"overrides": [NO_ROTATION]},
+        "random rotation of the aligned features every step": {"overrides": [ROTATION]},
+        "random rotation, 100 steps": {"overrides": [ROTATION, "trainer.max_steps=100"]},
     },
     "seeds": {   # how much the pooled difference moves with the pretraining seed (the untrained copy stays seed 0)
-        **{f"committed objective, pretraining seed {s}": {"overrides": ["objective.rotate_features=false", f"seed={s}"]}
+        **{f"committed objective, pretraining seed {s}": {"overrides": [NO_ROTATION, f"seed={s}"]}
            for s in (1, 2)},
-        **{f"random rotation, pretraining seed {s}": {"overrides": ["objective.rotate_features=true", f"seed={s}"]}
+        **{f"random rotation, pretraining seed {s}": {"overrides": [ROTATION, f"seed={s}"]}
            for s in (1, 2)},
     },
 }
@@ -70,7 +71,7 @@ GROUPS = {
 #: what they measured then: "committed" in their labels means the objective without it.
 for _group in ("mix", "objective", "align"):
     for _variant in GROUPS[_group].values():
-        _variant["overrides"] = ["objective.rotate_features=false", *_variant.get("overrides", [])]
+        _variant["overrides"] = [NO_ROTATION, *_variant.get("overrides", [])]
 
 
 def measure(label: str, variant: dict, held_out: str, work: Path, tasks: int, seeds: int) -> dict:
