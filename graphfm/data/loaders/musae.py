@@ -10,6 +10,10 @@ and cache the parsed tensors in ``<folder>/../processed/data.pt``.
   the ~0.3M non-zero positions and is densified on load). Classes are the page types
   sorted by name: 0 company, 1 government, 2 politician, 3 tvshow. The 179
   self-loops of the edge file are kept, once each (341,825 directed edges).
+* FacebookPagePage-TAG: the same graph and labels with the page names as node text
+  (``data.text``, e.g. "U.S. Consulate General Mumbai"; 20 characters on average), a
+  text-attributed graph of another domain than the citation graphs, and ``x`` the names'
+  hashed bag of words (:func:`graphfm.data.loaders.tag.hashed_bag_of_words`).
 * LastFMAsia: the features file is not available offline, so ``x`` holds the 11
   structural features of :func:`graphfm.data.structural.structural_features`.
 """
@@ -86,6 +90,31 @@ def load_facebook(root: Path, spec: DatasetSpec) -> Data:
     return Data(x=x, edge_index=obj["edge_index"], y=obj["y"])
 
 
+def _build_facebook_text(raw: Path) -> dict:
+    from graphfm.data.loaders.tag import hashed_bag_of_words
+
+    target = _read_csv(raw / "facebook_target.csv", ["id", "page_name", "page_type"])
+    ids = _ints(target["id"], raw / "facebook_target.csv")
+    if not torch.equal(ids, torch.arange(ids.numel())):
+        raise DataError(f"'{raw / 'facebook_target.csv'}' does not list the pages in id order 0..N-1; "
+                        "the file looks corrupt, run `graphfm data verify`")
+    lookup = {c: i for i, c in enumerate(FACEBOOK_CLASSES)}
+    try:
+        y = torch.tensor([lookup[t] for t in target["page_type"]], dtype=torch.long)
+    except KeyError as exc:
+        raise DataError(f"unknown page type {exc} in '{raw / 'facebook_target.csv'}'; valid: "
+                        f"{list(FACEBOOK_CLASSES)}") from exc
+    text = list(target["page_name"])
+    return dict(edge_index=_edges(raw / "facebook_edges.csv", "id_1", "id_2"), y=y, text=text,
+                x=hashed_bag_of_words(text))
+
+
+def load_facebook_text(root: Path, spec: DatasetSpec) -> Data:
+    raw = root / spec.folder
+    obj = cached(raw.parent / "processed" / "text.pt", lambda: _build_facebook_text(raw))
+    return Data(x=obj["x"], edge_index=obj["edge_index"], y=obj["y"], text=obj["text"])
+
+
 def _build_lastfm(raw: Path) -> dict:
     target = _read_csv(raw / "lastfm_asia_target.csv", ["id", "target"])
     ids = _ints(target["id"], raw / "lastfm_asia_target.csv")
@@ -113,6 +142,14 @@ register_dataset(DatasetSpec(
                        snap="https://snap.stanford.edu/data/facebook-large-page-page-network.html"),
     loader=load_facebook, num_classes=4,
     note="x = 4,714 binary MUSAE feature ids (dense float32); self-loops kept once",
+))
+register_dataset(DatasetSpec(
+    name="FacebookPagePage-TAG", kind="node", domain="FacebookPagePage-TAG", area="social",
+    folder="musae/FacebookPagePage/raw", files=("facebook_edges.csv", "facebook_target.csv"),
+    source=_SRC.format(path="facebook_large/facebook_*",
+                       snap="https://snap.stanford.edu/data/facebook-large-page-page-network.html"),
+    loader=load_facebook_text, num_classes=4,
+    note="data.text = page names; x = hashed bag of words of the names (512); self-loops kept once",
 ))
 register_dataset(DatasetSpec(
     name="LastFMAsia", kind="node", domain="LastFMAsia", area="social",

@@ -14,6 +14,7 @@ NODE_SETS = {  # name: (nodes, directed edges, features, classes)
     "Photo": (7650, 238162, 745, 8),
     "Computers": (13752, 491722, 767, 10),
     "FacebookPagePage": (22470, 341825, 4714, 4),
+    "FacebookPagePage-TAG": (22470, 341825, 512, 4),
     "LastFMAsia": (7624, 55612, 11, 18),
     "Cora-TAG": (2708, 10556, 512, 7),
     "CiteSeer-TAG": (3186, 8450, 512, 6),
@@ -96,6 +97,15 @@ def test_tag_text(data_root):
         data = load_dataset(name, data_root)
         assert len(data.text) == n and all(isinstance(t, str) and t for t in data.text)
         assert torch.allclose(data.x.norm(dim=1), torch.ones(n), atol=1e-5)
+
+
+def test_facebook_text_is_the_same_graph_with_page_names(node_sets):
+    text = node_sets("FacebookPagePage-TAG")
+    assert text.text[1] == "U.S. Consulate General Mumbai" and all(isinstance(t, str) and t for t in text.text)
+    norm = text.x.norm(dim=1)  # 19 names such as "C&A" have no word of two letters: an empty bag
+    assert int((norm < 0.5).sum()) == 19 and torch.allclose(norm[norm > 0.5], torch.tensor(1.0), atol=1e-5)
+    plain = node_sets("FacebookPagePage")
+    assert torch.equal(plain.edge_index, text.edge_index) and torch.equal(plain.y, text.y)
 
 
 def test_second_load_is_identical(data_root):
