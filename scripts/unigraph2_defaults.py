@@ -5,11 +5,12 @@ Computers; pretraining seed ``--seed``) with each variant and measures, against 
 network untrained:
 
 * few-shot prototype accuracy on the labelled *source* graphs Photo and Computers (in-domain;
-  CiteSeer-TAG's labels are never read: it is the other held-out target);
-* the effective rank of the embeddings of Photo, Computers and CiteSeer-TAG (label-free).
+  CiteSeer-TAG's labels are never read: it is the other held-out target), and on
+  FacebookPagePage-TAG (page names as text: a source where a variant adds it, else held out);
+* the effective rank of the embeddings of those graphs and CiteSeer-TAG (label-free).
 
     PYTHONPATH=. python scripts/unigraph2_defaults.py --out results/unigraph2_regularisation [--steps 300]
-        [--only LABEL ...] [--shots 1 5] [--seed S] [--tasks 100]
+        [--only LABEL ...] [--shots 1 5] [--seed S] [--tasks 100] [--work DIR --reuse]
     PYTHONPATH=. python scripts/unigraph2_defaults.py --out results/unigraph2_regularisation \
         --merge a.json b.json      # pool runs of several seeds (or variant subsets)
 
@@ -50,13 +51,21 @@ VARIANTS = {
     "3 layers, VICReg x0.5": {"var_weight": 0.5, "cov_weight": 0.02},
     "3 layers, VICReg x0.1, residual": {"var_weight": 0.1, "cov_weight": 0.004, "residual": True},
     "3 layers, VICReg x0.1, width 384": {"var_weight": 0.1, "cov_weight": 0.004, "hidden_dim": 384},
+    "3 layers, VICReg x0.1, + FacebookPagePage-TAG": {"var_weight": 0.1, "cov_weight": 0.004,
+                                                      "graphs": [{"name": "FacebookPagePage-TAG", "weight": 4.0}]},
+    "3 layers, VICReg x0.1, + FacebookPagePage-TAG at weight 1": {
+        "var_weight": 0.1, "cov_weight": 0.004, "graphs": [{"name": "FacebookPagePage-TAG", "weight": 1.0}]},
 }
 #: Variant options that set the model, not the objective.
 MODEL_OPTIONS = ("num_layers", "residual", "hidden_dim")
+#: Variant option that adds graphs to the sources.
+DATA_OPTIONS = ("graphs",)
 
 
-GRAPHS = ("Photo", "Computers", "CiteSeer-TAG")
-SCORED = ("Photo", "Computers")      # CiteSeer-TAG's labels are never read: it is the other held-out target
+GRAPHS = ("Photo", "Computers", "CiteSeer-TAG", "FacebookPagePage-TAG")
+#: CiteSeer-TAG's labels are never read: it is the other held-out target. FacebookPagePage-TAG is a
+#: source of the variants that add it and held out from the others (text-to-text transfer).
+SCORED = ("Photo", "Computers", "FacebookPagePage-TAG")
 
 
 def measure(label: str, options: dict, base: dict, graphs: dict, args: argparse.Namespace) -> tuple:
@@ -71,10 +80,12 @@ def measure(label: str, options: dict, base: dict, graphs: dict, args: argparse.
     cfg = copy.deepcopy(base)
     cfg["seed"] = args.seed
     cfg["model"].update({k: options.pop(k) for k in MODEL_OPTIONS if k in options})
+    cfg["data"]["graphs"] += options.pop("graphs", [])
     cfg["objective"].update(options)
     start = time.perf_counter()
-    run_dir = Path(args.work) / f"{label.replace(' ', '_').replace(',', '')}_seed{args.seed}"
-    _pretrain(cfg, run_dir)
+    run_dir = Path(args.work) / f"{label.replace(' ', '_').replace(',', '').replace('+_', '')}_seed{args.seed}"
+    if not (args.reuse and (run_dir / "model.safetensors").is_file()):
+        _pretrain(cfg, run_dir)
     model = UniGraph2.from_pretrained(run_dir)
     methods = {"unigraph2": model, "random_init": model.untrained_copy(seed=args.seed)}
     rows, ranks = [], {}
@@ -108,16 +119,20 @@ def markdown(rows: list, records: list, steps: int, tasks: int) -> str:
     seeds = sorted({r["seed"] for r in records})
     lines = ["", f"## Pretrained − untrained, pooled over the pretraining seeds {seeds}", "",
              f"{steps} pretraining steps; prototypes, {tasks} tasks per seed, on the source graphs Photo and "
-             "Computers; effective rank of the embeddings (label-free) of Photo, Computers and CiteSeer-TAG. "
+             "Computers (and FacebookPagePage-TAG, a source of the variant that adds it and held out from the others); "
+             "effective rank of the embeddings (label-free) of Photo, Computers, CiteSeer-TAG and FacebookPagePage-TAG. "
              "Δ = pretrained − untrained (the same network, `untrained_copy(seed)`), pooled over the seeds; "
              "[95 % t-interval over the pooled tasks] and (each seed's mean) when there is more than one seed; the "
              "interval does not cover the variation between pretraining seeds, which the per-seed means show.", "",
-             "| variant | " + " | ".join(f"{k}-shot Δ" for k in keys) + " | pretrained accuracy (mean of the cells) "
+             "| variant | " + " | ".join(f"{k}-shot Δ" for k in keys) + " | pretrained accuracy (mean of the Photo and Computers cells) "
              "| rank ratio " + " | ".join(GRAPHS) + " | seconds |", "|---|" + "---|" * (len(keys) + len(GRAPHS) + 2)]
     for label in dict.fromkeys(r["variant"] for r in records):
         runs = [r for r in records if r["variant"] == label]
         cells = []
         for k in keys:
+            if any((label, r["seed"], k) not in diff for r in runs):   # a graph this run did not score
+                cells.append("–")
+                continue
             per_run = [diff[(label, r["seed"], k)] for r in runs]
             pooled = [d for run in per_run for d in run]
             if len(runs) > 1:
@@ -126,9 +141,11 @@ def markdown(rows: list, records: list, steps: int, tasks: int) -> str:
                 cells.append(f"{pd['diff']:+.2f} [{pd['low']:+.2f}, {pd['high']:+.2f}] ({per_seed})")
             else:
                 cells.append(f"{sum(pooled) / len(pooled):+.2f}")
-        ranks = [f"{sum(r['ranks'][g] for r in runs) / len(runs):.2f}" for g in GRAPHS]
+        ranks = [f"{sum(r['ranks'][g] for r in runs) / len(runs):.2f}" if all(g in r["ranks"] for r in runs)
+                 else "–" for g in GRAPHS]
         secs = sum(r["seconds"] for r in runs) / len(runs)
-        own = [r["mean"] for r in rows if r["variant"] == label and r["method"] == "unigraph2"]
+        own = [r["mean"] for r in rows if r["variant"] == label and r["method"] == "unigraph2"
+               and r["target"] in ("Photo", "Computers")]
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {sum(own) / len(own):.2f} | " + " | ".join(ranks)
                      + f" | {secs:.0f} |")
     return "\n".join(lines) + "\n"
@@ -155,6 +172,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=sorted(VARIANTS), help="run these variants only")
     parser.add_argument("--shots", nargs="+", type=int, default=[5])
     parser.add_argument("--seed", type=int, default=0, help="pretraining seed")
+    parser.add_argument("--reuse", action="store_true",
+                        help="score a finished run of the same variant and seed in --work instead of pretraining")
     parser.add_argument("--merge", nargs="+", help="only merge these <out>.json files (runs of subsets or seeds)")
     args = parser.parse_args()
     out = Path(args.out).with_suffix("")
