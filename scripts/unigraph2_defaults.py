@@ -55,6 +55,10 @@ VARIANTS = {
                                                       "graphs": [{"name": "FacebookPagePage-TAG", "weight": 4.0}]},
     "3 layers, VICReg x0.1, + FacebookPagePage-TAG at weight 1": {
         "var_weight": 0.1, "cov_weight": 0.004, "graphs": [{"name": "FacebookPagePage-TAG", "weight": 1.0}]},
+    "3 layers, VICReg x0.1, mask 0.25": {"var_weight": 0.1, "cov_weight": 0.004, "mask_rate": 0.25},
+    "3 layers, VICReg x0.1, mask 0.75": {"var_weight": 0.1, "cov_weight": 0.004, "mask_rate": 0.75},
+    "3 layers, VICReg x0.1, no SPD": {"var_weight": 0.1, "cov_weight": 0.004, "spd_weight": 0.0},
+    "3 layers, VICReg x0.1, SPD 1.0": {"var_weight": 0.1, "cov_weight": 0.004, "spd_weight": 1.0},
 }
 #: Variant options that set the model, not the objective.
 MODEL_OPTIONS = ("num_layers", "residual", "hidden_dim")
