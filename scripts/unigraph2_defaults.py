@@ -59,6 +59,7 @@ VARIANTS = {
     "3 layers, VICReg x0.1, mask 0.75": {"var_weight": 0.1, "cov_weight": 0.004, "mask_rate": 0.75},
     "3 layers, VICReg x0.1, no SPD": {"var_weight": 0.1, "cov_weight": 0.004, "spd_weight": 0.0},
     "3 layers, VICReg x0.1, SPD 1.0": {"var_weight": 0.1, "cov_weight": 0.004, "spd_weight": 1.0},
+    "3 layers, VICReg x0.25, mask 0.25": {"var_weight": 0.25, "cov_weight": 0.01, "mask_rate": 0.25},
 }
 #: Variant options that set the model, not the objective.
 MODEL_OPTIONS = ("num_layers", "residual", "hidden_dim")
