@@ -30,35 +30,36 @@ from pathlib import Path
 import torch
 
 #: Options over the committed config. Every variant spells out the settings it was measured with
-#: (the config's defaults have changed since: 3 layers, VICReg 0.25 / 0.01), so a rerun measures the same.
+#: (the config's defaults have changed since), so a rerun measures the same.
 VICREG_1 = {"var_weight": 1.0, "cov_weight": 0.04}
 NO_VICREG = {"var_weight": 0.0, "cov_weight": 0.0}
 VARIANTS = {
     "gnn decoder, mask 0.5 (previous default)": {"decoder": "gnn", "mask_rate": 0.5, "num_layers": 2, **NO_VICREG},
     "gnn decoder, mask 0.5, VICReg": {"decoder": "gnn", "mask_rate": 0.5, "num_layers": 2, **VICREG_1},
     "mlp decoders, mask 0.5": {"decoder": "mlp", "mask_rate": 0.5, "num_layers": 2, **NO_VICREG},
-    "3 layers, no VICReg": {**NO_VICREG},
+    "3 layers, no VICReg": {"mask_rate": 0.5, **NO_VICREG},
     "mlp decoders, mask 0.5, VICReg": {"decoder": "mlp", "mask_rate": 0.5, "num_layers": 2, **VICREG_1},
     "mlp decoders, mask 0.1, VICReg": {"decoder": "mlp", "mask_rate": 0.1, "num_layers": 2, **VICREG_1},
     "mlp decoders, mask 0.5, VICReg, 3 layers": {"decoder": "mlp", "mask_rate": 0.5, "num_layers": 3, **VICREG_1},
-    "3 layers, VICReg (1.0 / 0.04, the previous default)": {**VICREG_1},
-    "3 layers, VICReg, DGI 1.0": {"contrast_weight": 1.0, **VICREG_1},
-    "3 layers, DGI 1.0, no VICReg": {"contrast_weight": 1.0, **NO_VICREG},
-    "3 layers, VICReg, DGI 0.3": {"contrast_weight": 0.3, **VICREG_1},
-    "3 layers, VICReg x0.25": {"var_weight": 0.25, "cov_weight": 0.01},
-    "3 layers, VICReg x0.25, DGI 1.0": {"var_weight": 0.25, "cov_weight": 0.01, "contrast_weight": 1.0},
-    "3 layers, VICReg x0.1": {"var_weight": 0.1, "cov_weight": 0.004},
-    "3 layers, VICReg x0.5": {"var_weight": 0.5, "cov_weight": 0.02},
-    "3 layers, VICReg x0.1, residual": {"var_weight": 0.1, "cov_weight": 0.004, "residual": True},
-    "3 layers, VICReg x0.1, width 384": {"var_weight": 0.1, "cov_weight": 0.004, "hidden_dim": 384},
-    "3 layers, VICReg x0.1, + FacebookPagePage-TAG": {"var_weight": 0.1, "cov_weight": 0.004,
+    "3 layers, VICReg (1.0 / 0.04, the previous default)": {"mask_rate": 0.5, **VICREG_1},
+    "3 layers, VICReg, DGI 1.0": {"mask_rate": 0.5, "contrast_weight": 1.0, **VICREG_1},
+    "3 layers, DGI 1.0, no VICReg": {"mask_rate": 0.5, "contrast_weight": 1.0, **NO_VICREG},
+    "3 layers, VICReg, DGI 0.3": {"mask_rate": 0.5, "contrast_weight": 0.3, **VICREG_1},
+    "3 layers, VICReg x0.25": {"mask_rate": 0.5, "var_weight": 0.25, "cov_weight": 0.01},
+    "3 layers, VICReg x0.25, DGI 1.0": {"mask_rate": 0.5, "var_weight": 0.25, "cov_weight": 0.01, "contrast_weight": 1.0},
+    "3 layers, VICReg x0.1": {"mask_rate": 0.5, "var_weight": 0.1, "cov_weight": 0.004},
+    "3 layers, VICReg x0.5": {"mask_rate": 0.5, "var_weight": 0.5, "cov_weight": 0.02},
+    "3 layers, VICReg x0.1, residual": {"mask_rate": 0.5, "var_weight": 0.1, "cov_weight": 0.004, "residual": True},
+    "3 layers, VICReg x0.1, width 384": {"mask_rate": 0.5, "var_weight": 0.1, "cov_weight": 0.004, "hidden_dim": 384},
+    "3 layers, VICReg x0.1, + FacebookPagePage-TAG": {"mask_rate": 0.5, "var_weight": 0.1, "cov_weight": 0.004,
                                                       "graphs": [{"name": "FacebookPagePage-TAG", "weight": 4.0}]},
     "3 layers, VICReg x0.1, + FacebookPagePage-TAG at weight 1": {
-        "var_weight": 0.1, "cov_weight": 0.004, "graphs": [{"name": "FacebookPagePage-TAG", "weight": 1.0}]},
+        "mask_rate": 0.5, "var_weight": 0.1, "cov_weight": 0.004,
+        "graphs": [{"name": "FacebookPagePage-TAG", "weight": 1.0}]},
     "3 layers, VICReg x0.1, mask 0.25": {"var_weight": 0.1, "cov_weight": 0.004, "mask_rate": 0.25},
     "3 layers, VICReg x0.1, mask 0.75": {"var_weight": 0.1, "cov_weight": 0.004, "mask_rate": 0.75},
-    "3 layers, VICReg x0.1, no SPD": {"var_weight": 0.1, "cov_weight": 0.004, "spd_weight": 0.0},
-    "3 layers, VICReg x0.1, SPD 1.0": {"var_weight": 0.1, "cov_weight": 0.004, "spd_weight": 1.0},
+    "3 layers, VICReg x0.1, no SPD": {"mask_rate": 0.5, "var_weight": 0.1, "cov_weight": 0.004, "spd_weight": 0.0},
+    "3 layers, VICReg x0.1, SPD 1.0": {"mask_rate": 0.5, "var_weight": 0.1, "cov_weight": 0.004, "spd_weight": 1.0},
     "3 layers, VICReg x0.25, mask 0.25": {"var_weight": 0.25, "cov_weight": 0.01, "mask_rate": 0.25},
 }
 #: Variant options that set the model, not the objective.
