@@ -134,20 +134,20 @@ def load_lastfm(root: Path, spec: DatasetSpec) -> Data:
     return Data(x=obj["x"], edge_index=obj["edge_index"], y=obj["y"])
 
 
+_FACEBOOK_SRC = _SRC.format(path="facebook_large/facebook_*",
+                            snap="https://snap.stanford.edu/data/facebook-large-page-page-network.html")
 register_dataset(DatasetSpec(
     name="FacebookPagePage", kind="node", domain="FacebookPagePage", area="social",
     folder="musae/FacebookPagePage/raw",
     files=("facebook_edges.csv", "facebook_features.json", "facebook_target.csv"),
-    source=_SRC.format(path="facebook_large/facebook_*",
-                       snap="https://snap.stanford.edu/data/facebook-large-page-page-network.html"),
+    source=_FACEBOOK_SRC,
     loader=load_facebook, num_classes=4,
     note="x = 4,714 binary MUSAE feature ids (dense float32); self-loops kept once",
 ))
 register_dataset(DatasetSpec(
     name="FacebookPagePage-TAG", kind="node", domain="FacebookPagePage-TAG", area="social",
     folder="musae/FacebookPagePage/raw", files=("facebook_edges.csv", "facebook_target.csv"),
-    source=_SRC.format(path="facebook_large/facebook_*",
-                       snap="https://snap.stanford.edu/data/facebook-large-page-page-network.html"),
+    source=_FACEBOOK_SRC,
     loader=load_facebook_text, num_classes=4,
     note="data.text = page names; x = hashed bag of words of the names (512); self-loops kept once",
 ))
