@@ -22,9 +22,10 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import torch
+from torch import Tensor
 from torch_geometric.data import Data
 
 from graphfm.data.cache import cached
@@ -63,12 +64,25 @@ def _edges(path: Path, a: str, b: str) -> torch.Tensor:
     return torch.stack([_ints(cols[a], path), _ints(cols[b], path)])
 
 
-def _build_facebook(raw: Path) -> dict:
-    target = _read_csv(raw / "facebook_target.csv", ["id", "page_type"])
-    ids = _ints(target["id"], raw / "facebook_target.csv")
+def _facebook_pages(raw: Path, columns: Tuple[str, ...] = ()) -> Tuple[Tensor, Tensor, Dict[str, List[str]]]:
+    """``(ids, y, columns)`` of ``facebook_target.csv``: ``y`` indexed by page id (-1 where absent)."""
+    path = raw / "facebook_target.csv"
+    target = _read_csv(path, ["id", "page_type", *columns])
+    ids = _ints(target["id"], path)
     lookup = {c: i for i, c in enumerate(FACEBOOK_CLASSES)}
     try:
         labels = torch.tensor([lookup[t] for t in target["page_type"]], dtype=torch.long)
+    except KeyError as exc:
+        raise DataError(f"unknown page type {exc} in '{path}'; valid: {list(FACEBOOK_CLASSES)}. The file "
+                        "looks corrupt, run `graphfm data verify`") from exc
+    y = torch.full((int(ids.max()) + 1,), -1, dtype=torch.long)
+    y[ids] = labels
+    return ids, y, target
+
+
+def _build_facebook(raw: Path) -> dict:
+    _, y, _ = _facebook_pages(raw)
+    try:
         with open(raw / "facebook_features.json", encoding="utf-8") as fh:
             feats = json.load(fh)
         rows = torch.tensor([int(k) for k, v in feats.items() for _ in v], dtype=torch.long)
@@ -76,8 +90,6 @@ def _build_facebook(raw: Path) -> dict:
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise DataError(f"cannot parse the FacebookPagePage files in '{raw}' ({exc!r}); "
                         "they look corrupt, run `graphfm data verify`") from exc
-    y = torch.full((int(ids.max()) + 1,), -1, dtype=torch.long)
-    y[ids] = labels
     return dict(edge_index=_edges(raw / "facebook_edges.csv", "id_1", "id_2"), y=y,
                 feat_rows=rows, feat_cols=cols, num_features=int(cols.max()) + 1)
 
@@ -93,17 +105,10 @@ def load_facebook(root: Path, spec: DatasetSpec) -> Data:
 def _build_facebook_text(raw: Path) -> dict:
     from graphfm.data.loaders.tag import hashed_bag_of_words
 
-    target = _read_csv(raw / "facebook_target.csv", ["id", "page_name", "page_type"])
-    ids = _ints(target["id"], raw / "facebook_target.csv")
+    ids, y, target = _facebook_pages(raw, ("page_name",))
     if not torch.equal(ids, torch.arange(ids.numel())):
         raise DataError(f"'{raw / 'facebook_target.csv'}' does not list the pages in id order 0..N-1; "
                         "the file looks corrupt, run `graphfm data verify`")
-    lookup = {c: i for i, c in enumerate(FACEBOOK_CLASSES)}
-    try:
-        y = torch.tensor([lookup[t] for t in target["page_type"]], dtype=torch.long)
-    except KeyError as exc:
-        raise DataError(f"unknown page type {exc} in '{raw / 'facebook_target.csv'}'; valid: "
-                        f"{list(FACEBOOK_CLASSES)}") from exc
     text = list(target["page_name"])
     return dict(edge_index=_edges(raw / "facebook_edges.csv", "id_1", "id_2"), y=y, text=text,
                 x=hashed_bag_of_words(text))
