@@ -10,7 +10,12 @@ sources Photo and Computers, 1- and 5-shot prototypes, 100 tasks per checkpoint:
 * ``last``: the last layer (what UniGraph2 scores);
 * ``input + last``: the GNN's input and the last layer, each column standardised, concatenated;
 * ``all layers``: the input and every layer so, concatenated;
-* ``mean of layers``: the mean of the standardised layer outputs.
+* ``mean of layers``: the mean of the standardised layer outputs;
+* ``last, centred``: the last layer minus its mean over the graph's nodes (label-free; SimpleShot's
+  centring before the cosine, which an uncentred embedding with a large shared direction lacks).
+
+``--graphs`` adds FacebookPagePage-TAG (a text graph held out from those sources) to the scored
+graphs; ``--readouts`` restricts the readouts.
 
     PYTHONPATH=. python scripts/unigraph2_defaults.py --only "3 layers, VICReg x0.1" --seed 0 --work W
     PYTHONPATH=. python scripts/unigraph2_defaults.py --only "3 layers, VICReg x0.1" --seed 1 --work W
@@ -30,6 +35,7 @@ import torch
 from torch import Tensor
 
 SCORED = ("Photo", "Computers")   # CiteSeer-TAG, also a source, is the other held-out target: never read
+HELD_OUT = ("FacebookPagePage-TAG",)   # text, held out from the sources
 
 
 def _z(e: Tensor) -> Tensor:
@@ -41,6 +47,7 @@ READOUTS: Dict[str, Callable[[List[Tensor]], Tensor]] = {
     "input + last": lambda outs: torch.cat([_z(outs[0]), _z(outs[-1])], dim=1),
     "all layers": lambda outs: torch.cat([_z(o) for o in outs], dim=1),
     "mean of layers": lambda outs: torch.stack([_z(o) for o in outs[1:]]).mean(0),
+    "last, centred": lambda outs: outs[-1] - outs[-1].mean(0),
 }
 
 
@@ -52,7 +59,7 @@ def layer_outputs(model, feats, masks, edge_index: Tensor) -> List[Tensor]:
     return model.propagate(h, edge_index, model.structure_scales(), all_layers=True)
 
 
-def measure(run: Path, seed: int, tasks: int) -> list:
+def measure(run: Path, seed: int, tasks: int, graphs=SCORED, readouts=tuple(READOUTS)) -> list:
     from graphfm.adapt import prototype_accuracy, sample_tasks
     from graphfm.engine.datamodules.multimodal_graph import load_graph
     from graphfm.models.unigraph2 import UniGraph2
@@ -61,14 +68,15 @@ def measure(run: Path, seed: int, tasks: int) -> list:
     model = UniGraph2.from_pretrained(run)
     nets = {"unigraph2": model, "random_init": model.untrained_copy(seed=seed)}
     rows = []
-    for name in SCORED:
+    for name in graphs:
         data = load_graph(name, None)
         feats, masks = model.prepare(data, progress=False)
         outs = {m: layer_outputs(net, feats, masks, data.edge_index) for m, net in nets.items()}
         assert torch.allclose(outs["unigraph2"][-1], model.embed_features(feats, masks, data.edge_index), atol=1e-5)
         for shots in (1, 5):
             few = sample_tasks(data.y, shots, tasks, seed=0)
-            for readout, fn in READOUTS.items():
+            for readout in readouts:
+                fn = READOUTS[readout]
                 for method, o in outs.items():
                     t = time.perf_counter()
                     acc = prototype_accuracy(fn(o), few)
@@ -83,11 +91,11 @@ def markdown(rows: list) -> str:
     cells = list(dict.fromkeys((r["target"], r["shots"]) for r in rows))
     index = {(r["readout"], r["target"], r["shots"], r["method"], r["seed"]): r for r in rows}
     seeds = sorted({r["seed"] for r in rows})
-    lines = ["", "## Readouts on the sources, pretrained (and − untrained), pooled over the checkpoints", "",
+    lines = ["", "## Readouts, pretrained (and − untrained), pooled over the checkpoints", "",
              f"Prototype accuracy of the pretrained model (mean over the tasks of seeds {seeds}) and, in brackets, "
              "its paired difference to the same network untrained with the same readout.", "",
              "| readout | " + " | ".join(f"{t} {k}-shot" for t, k in cells) + " |", "|---|" + "---|" * len(cells)]
-    for readout in READOUTS:
+    for readout in dict.fromkeys(r["readout"] for r in rows):
         out = []
         for target, shots in cells:
             a = [x for s in seeds for x in index[(readout, target, shots, "unigraph2", s)]["accuracies"]]
@@ -95,6 +103,19 @@ def markdown(rows: list) -> str:
             d = paired_difference(a, b)
             out.append(f"{sum(a) / len(a):.2f} ({d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}])")
         lines.append(f"| {readout} | " + " | ".join(out) + " |")
+    if not any(r["readout"] == "last" for r in rows):
+        return "\n".join(lines) + "\n"
+    lines += ["", "## Each readout − the last layer, pretrained model, the same tasks", "",
+              "Paired difference [95 % t-interval] over the tasks of every checkpoint, per cell and pooled over the cells.",
+              "", "| readout | " + " | ".join(f"{t} {k}-shot" for t, k in cells) + " | pooled |",
+              "|---|" + "---|" * (len(cells) + 1)]
+    for readout in dict.fromkeys(r["readout"] for r in rows if r["readout"] != "last"):
+        pairs = [([x for s in seeds for x in index[(readout, t, k, "unigraph2", s)]["accuracies"]],
+                  [x for s in seeds for x in index[("last", t, k, "unigraph2", s)]["accuracies"]]) for t, k in cells]
+        diffs = [paired_difference(a, b) for a, b in pairs]
+        pooled = paired_difference([x for a, _ in pairs for x in a], [x for _, b in pairs for x in b])
+        lines.append(f"| {readout} | " + " | ".join(f"{d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]"
+                                                    for d in diffs + [pooled]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -105,10 +126,12 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="output path without suffix")
     parser.add_argument("--runs", nargs="+", required=True, help="checkpoints named ..._seed<S>")
     parser.add_argument("--tasks", type=int, default=100)
+    parser.add_argument("--graphs", nargs="+", choices=SCORED + HELD_OUT, default=list(SCORED))
+    parser.add_argument("--readouts", nargs="+", choices=list(READOUTS), default=list(READOUTS))
     args = parser.parse_args()
     rows = []
     for run in map(Path, args.runs):
-        rows += measure(run, int(run.name.rsplit("seed", 1)[-1]), args.tasks)
+        rows += measure(run, int(run.name.rsplit("seed", 1)[-1]), args.tasks, args.graphs, args.readouts)
     out = Path(args.out)
     write_results(out.parent, out.name, rows, extra_md=markdown(rows),
                   columns=("readout", "seed", "target", "shots", "method", "mean", "std", "n"))
