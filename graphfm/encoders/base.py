@@ -14,8 +14,9 @@ Example::
 from __future__ import annotations
 
 import abc
+import contextlib
 import inspect
-from typing import Any, ClassVar, Dict, Mapping, Sequence, Union
+from typing import Any, ClassVar, Dict, Iterator, Mapping, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -24,6 +25,22 @@ from graphfm.errors import ConfigError
 from graphfm.registry import Registry
 
 ENCODERS = Registry("encoder")
+
+
+@contextlib.contextmanager
+def preserved_rng() -> Iterator[None]:
+    """Restore the torch (CPU and CUDA), NumPy and Python random states on exit."""
+    import random
+
+    import numpy as np
+
+    py, npy = random.getstate(), np.random.get_state()
+    try:
+        with torch.random.fork_rng():
+            yield
+    finally:
+        random.setstate(py)
+        np.random.set_state(npy)
 
 Items = Union[Sequence[Any], Tensor]
 
@@ -67,7 +84,10 @@ class ModalityEncoder(abc.ABC):
         """
         if len(items) == 0:
             return torch.zeros(0, self.dim)
-        with torch.inference_mode():
+        # Loading a model draws random initial weights before the real ones replace them. Encoding
+        # happens only on a cache miss, so it must not move the global random state: else a seeded
+        # run that encodes (cold cache) and one that reads the cache would diverge.
+        with preserved_rng(), torch.inference_mode():
             out = self._encode(items, progress)
         out = out.detach().float().cpu().clone()
         if out.shape != (len(items), self.dim):

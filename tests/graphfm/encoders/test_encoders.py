@@ -127,3 +127,37 @@ def test_normalize_features_uses_present_rows_only():
     assert torch.equal(normalize_features({"a": x}, {"a": mask}, "none")["a"], x)
     with pytest.raises(ConfigError, match="feature_norm"):
         normalize_features({"a": x}, {"a": mask}, "whiten")
+
+
+class _RandomInitEncoder(PrecomputedEncoder):
+    """Draws random weights when it encodes, as a model loaded lazily on a cache miss does."""
+
+    kind = "random-init-test"
+    cacheable = True
+
+    def _encode(self, items, progress):
+        import random
+
+        import numpy as np
+
+        torch.randn(1000), np.random.rand(10), random.random()
+        return super()._encode(items, progress)
+
+
+def test_encoding_leaves_the_random_state_alone_so_cold_and_warm_caches_agree(tmp_path):
+    """A seeded run must give the same numbers whether its features were encoded or read from the cache."""
+    import random
+
+    import numpy as np
+
+    items = torch.arange(12.0).view(4, 3)
+    draws = []
+    for _ in range(2):   # cold cache, then warm
+        torch.manual_seed(0), np.random.seed(0), random.seed(0)
+        encode_cached(_RandomInitEncoder(), items, cache_dir=tmp_path, progress=False)
+        draws.append((torch.rand(3), np.random.rand(), random.random()))
+    assert len(list(tmp_path.iterdir())) == 1
+    torch.manual_seed(0), np.random.seed(0), random.seed(0)
+    expected = (torch.rand(3), np.random.rand(), random.random())
+    for got in draws:
+        assert torch.equal(got[0], expected[0]) and got[1:] == expected[1:]
