@@ -29,14 +29,17 @@ ENCODERS = Registry("encoder")
 
 @contextlib.contextmanager
 def preserved_rng() -> Iterator[None]:
-    """Restore the torch (CPU and CUDA), NumPy and Python random states on exit."""
+    """Restore the torch CPU (and, once CUDA is in use, current device), NumPy and Python random
+    states on exit. CUDA is not forked before it is initialised: that would initialise it, and
+    ``fork_rng``'s default (every device) warns on multi-GPU machines."""
     import random
 
     import numpy as np
 
     py, npy = random.getstate(), np.random.get_state()
+    cuda = [torch.cuda.current_device()] if torch.cuda.is_initialized() else []
     try:
-        with torch.random.fork_rng():
+        with torch.random.fork_rng(devices=cuda):
             yield
     finally:
         random.setstate(py)
