@@ -91,6 +91,13 @@ def markdown(rows: list) -> str:
     cells = list(dict.fromkeys((r["target"], r["shots"]) for r in rows))
     index = {(r["readout"], r["target"], r["shots"], r["method"], r["seed"]): r for r in rows}
     seeds = sorted({r["seed"] for r in rows})
+
+    def pooled(readout: str, target: str, shots: int, method: str = "unigraph2") -> list:
+        return [x for s in seeds for x in index[(readout, target, shots, method, s)]["accuracies"]]
+
+    def interval(d: dict) -> str:
+        return f"{d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]"
+
     lines = ["", "## Readouts, pretrained (and − untrained), pooled over the checkpoints", "",
              f"Prototype accuracy of the pretrained model (mean over the tasks of seeds {seeds}) and, in brackets, "
              "its paired difference to the same network untrained with the same readout.", "",
@@ -98,10 +105,8 @@ def markdown(rows: list) -> str:
     for readout in dict.fromkeys(r["readout"] for r in rows):
         out = []
         for target, shots in cells:
-            a = [x for s in seeds for x in index[(readout, target, shots, "unigraph2", s)]["accuracies"]]
-            b = [x for s in seeds for x in index[(readout, target, shots, "random_init", s)]["accuracies"]]
-            d = paired_difference(a, b)
-            out.append(f"{sum(a) / len(a):.2f} ({d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}])")
+            a = pooled(readout, target, shots)
+            out.append(f"{sum(a) / len(a):.2f} ({interval(paired_difference(a, pooled(readout, target, shots, 'random_init')))})")
         lines.append(f"| {readout} | " + " | ".join(out) + " |")
     if not any(r["readout"] == "last" for r in rows):
         return "\n".join(lines) + "\n"
@@ -110,12 +115,10 @@ def markdown(rows: list) -> str:
               "", "| readout | " + " | ".join(f"{t} {k}-shot" for t, k in cells) + " | pooled |",
               "|---|" + "---|" * (len(cells) + 1)]
     for readout in dict.fromkeys(r["readout"] for r in rows if r["readout"] != "last"):
-        pairs = [([x for s in seeds for x in index[(readout, t, k, "unigraph2", s)]["accuracies"]],
-                  [x for s in seeds for x in index[("last", t, k, "unigraph2", s)]["accuracies"]]) for t, k in cells]
+        pairs = [(pooled(readout, t, k), pooled("last", t, k)) for t, k in cells]
         diffs = [paired_difference(a, b) for a, b in pairs]
-        pooled = paired_difference([x for a, _ in pairs for x in a], [x for _, b in pairs for x in b])
-        lines.append(f"| {readout} | " + " | ".join(f"{d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]"
-                                                    for d in diffs + [pooled]) + " |")
+        total = paired_difference([x for a, _ in pairs for x in a], [x for _, b in pairs for x in b])
+        lines.append(f"| {readout} | " + " | ".join(interval(d) for d in diffs + [total]) + " |")
     return "\n".join(lines) + "\n"
 
 
