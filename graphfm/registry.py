@@ -35,7 +35,7 @@ PROVIDERS: Dict[str, Tuple[str, ...]] = {
     "datamodule": ("graphfm.engine.datamodules.graph", "graphfm.engine.datamodules.multimodal",
                    "graphfm.engine.datamodules.multimodal_graph"),
     "dataset": ("graphfm.data.loaders.pyg", "graphfm.data.loaders.musae", "graphfm.data.loaders.tag",
-                "graphfm.data.digits"),
+                "graphfm.data.loaders.debian", "graphfm.data.digits"),
     "encoder": ("graphfm.encoders.text", "graphfm.encoders.image", "graphfm.encoders.precomputed"),
     "benchmark": ("graphfm.bench.samgpt", "graphfm.bench.samgpt_curve", "graphfm.bench.unigraph2",
                   "graphfm.bench.multimodal", "graphfm.bench.scale"),
