@@ -106,6 +106,32 @@ def _check_labels(data: Data, name: str, num_classes: Optional[int], level: str)
                         f"index {i}, label {int(y[i])}); labels must be {limit}, or -1 for unlabelled")
 
 
+def _check_names_and_text(data: Data, name: str, num_classes: Optional[int]) -> None:
+    """``label_names`` (class names, index = class id) and ``text`` / ``text_mask``, when given."""
+    names = getattr(data, "label_names", None)
+    if names is not None:
+        if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+            raise DataError(f"graph '{name}': label_names must be a list of strings (class names, index = "
+                            f"class id), got {type(names).__name__}; give e.g. ['cat', 'dog'] or leave it out")
+        if num_classes is not None and len(names) != num_classes:
+            raise DataError(f"graph '{name}': label_names lists {len(names)} classes but the dataset has "
+                            f"{num_classes}; give one name per class")
+        y = getattr(data, "y", None)
+        if isinstance(y, torch.Tensor) and y.numel() and int(y.max()) >= len(names):
+            raise DataError(f"graph '{name}': label {int(y.max())} has no name (label_names lists {len(names)} "
+                            "classes); add the missing names or leave label_names out")
+    n = data.num_nodes
+    text, mask = getattr(data, "text", None), getattr(data, "text_mask", None)
+    if isinstance(text, (list, tuple)) and len(text) != n:
+        raise DataError(f"graph '{name}': text has {len(text)} entries for {n} nodes; give one text per node "
+                        "('' or None where a node has none)")
+    if mask is not None and not (isinstance(mask, torch.Tensor) and mask.dtype == torch.bool
+                                 and tuple(mask.shape) == (n,)):
+        raise DataError(f"graph '{name}': text_mask must be a bool tensor [{n}] (false where a node has no "
+                        "text), got " + (f"{mask.dtype} {tuple(mask.shape)}" if isinstance(mask, torch.Tensor)
+                                         else type(mask).__name__))
+
+
 def validate_graph(data: Data, name: str = "graph", num_classes: Optional[int] = None,
                    level: str = "node") -> Data:
     """Check one graph; return it unchanged.
@@ -119,7 +145,8 @@ def validate_graph(data: Data, name: str = "graph", num_classes: Optional[int] =
 
     Raises:
         DataError: non-integer / negative / out-of-range edges, NaN or Inf features,
-            out-of-range labels.
+            out-of-range labels, ``label_names`` that are not one string per class, ``text``
+            or ``text_mask`` (bool ``[N]``) of the wrong length.
     """
     if not _is_graph(data):
         raise DataError(f"'{name}' is a {type(data).__name__}, not a torch_geometric Data; build one with "
@@ -130,6 +157,7 @@ def validate_graph(data: Data, name: str = "graph", num_classes: Optional[int] =
                         "give one feature row per node (or drop num_nodes)")
     _check_edges(data, name)
     _check_labels(data, name, num_classes, level)
+    _check_names_and_text(data, name, num_classes)
     return data
 
 

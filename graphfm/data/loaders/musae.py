@@ -8,7 +8,8 @@ and cache the parsed tensors in ``<folder>/../processed/data.pt``.
 * FacebookPagePage: ``x`` is the 22,470 x 4,714 multi-hot matrix of the JSON's
   binary feature ids, returned dense float32 (about 424 MB; the cache stores only
   the ~0.3M non-zero positions and is densified on load). Classes are the page types
-  sorted by name: 0 company, 1 government, 2 politician, 3 tvshow. The 179
+  sorted by name: 0 company, 1 government, 2 politician, 3 tvshow, the ``page_type``
+  strings of ``facebook_target.csv``, which ``data.label_names`` lists. The 179
   self-loops of the edge file are kept, once each (341,825 directed edges).
 * FacebookPagePage-TAG: the same graph and labels with the page names as node text
   (``data.text``, e.g. "U.S. Consulate General Mumbai"; 20 characters on average), a
@@ -99,7 +100,7 @@ def load_facebook(root: Path, spec: DatasetSpec) -> Data:
     obj = cached(raw.parent / "processed" / "data.pt", lambda: _build_facebook(raw))
     x = torch.zeros(obj["y"].numel(), obj["num_features"], dtype=torch.float32)
     x[obj["feat_rows"], obj["feat_cols"]] = 1.0
-    return Data(x=x, edge_index=obj["edge_index"], y=obj["y"])
+    return Data(x=x, edge_index=obj["edge_index"], y=obj["y"], label_names=list(FACEBOOK_CLASSES))
 
 
 def _build_facebook_text(raw: Path) -> dict:
@@ -117,7 +118,8 @@ def _build_facebook_text(raw: Path) -> dict:
 def load_facebook_text(root: Path, spec: DatasetSpec) -> Data:
     raw = root / spec.folder
     obj = cached(raw.parent / "processed" / "text.pt", lambda: _build_facebook_text(raw))
-    return Data(x=obj["x"], edge_index=obj["edge_index"], y=obj["y"], text=obj["text"])
+    return Data(x=obj["x"], edge_index=obj["edge_index"], y=obj["y"], text=obj["text"],
+                label_names=list(FACEBOOK_CLASSES))
 
 
 def _build_lastfm(raw: Path) -> dict:

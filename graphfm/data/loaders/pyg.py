@@ -13,6 +13,15 @@ TU node features (``x``):
   coordinates, which are not invariant to rotation, so they are left out;
 * IMDB-BINARY has no node features: ``x`` is the one-hot node degree, clipped at
   :data:`IMDB_MAX_DEGREE` (``IMDB_MAX_DEGREE + 1`` columns), as in GIN.
+
+Planetoid Cora and CiteSeer carry ``data.label_names`` (index = class id). The files hold
+one-hot labels only; the names follow from the class sizes, all distinct: Cora's
+``[351, 217, 418, 818, 426, 298, 180]`` are the original sizes of Theory,
+Reinforcement_Learning, Genetic_Algorithms, Neural_Networks, Probabilistic_Methods,
+Case_Based, Rule_Learning; CiteSeer's ``[264, 590, 668, 701, 596, 508]`` those of AI
+(249, plus the 15 test nodes without a row, which PyG labels 0), ML, IR, DB, Agents, HCI.
+The names are spelled as for the text versions (:data:`graphfm.data.loaders.tag.LABEL_NAMES`).
+PubMed's are not given (its raw files are not available to check the order).
 """
 from __future__ import annotations
 
@@ -95,13 +104,25 @@ def _pyg_call(spec: DatasetSpec, build, processed: Optional[Path] = None):
         ) from exc
 
 
+#: Class names of Planetoid's label order (see the module docstring).
+PLANETOID_LABEL_NAMES = {
+    "Cora": ("Theory", "Reinforcement_Learning", "Genetic_Algorithms", "Neural_Networks",
+             "Probabilistic_Methods", "Case_Based", "Rule_Learning"),
+    "CiteSeer": ("AI (Artificial Intelligence)", "ML (Machine Learning)", "IR (Information Retrieval)",
+                 "DB (Databases)", "Agents", "HCI (Human-Computer Interaction)"),
+}
+
+
 def load_planetoid(root: Path, spec: DatasetSpec) -> Data:
     from torch_geometric.datasets import Planetoid
 
     ds = _pyg_call(spec, lambda: Planetoid(str(root / "planetoid"), spec.name),
                    root / "planetoid" / spec.name / "processed")
     g = ds[0]
-    return Data(x=g.x, edge_index=g.edge_index, y=g.y)
+    data = Data(x=g.x, edge_index=g.edge_index, y=g.y)
+    if spec.name in PLANETOID_LABEL_NAMES:
+        data.label_names = list(PLANETOID_LABEL_NAMES[spec.name])
+    return data
 
 
 def load_amazon(root: Path, spec: DatasetSpec) -> Data:

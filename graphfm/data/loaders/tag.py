@@ -7,6 +7,18 @@ have no feature matrix, so ``x`` is a deterministic bag of words: word counts ha
 into :data:`TEXT_HASH_DIM` columns (scikit-learn's ``HashingVectorizer``, no
 vocabulary to fit), log-scaled and L2-normalised. Models with a text encoder should
 encode ``data.text`` instead. Node order is the file's, not Planetoid's.
+
+Class names are not stored in the files; ``data.label_names`` (``list[str]``, index =
+class id) gives them as GLBench publishes them for these very files: NineAbyss/GLBench,
+``models/predictor/GraphGPT/metric_calculate.py`` (commit e079c0b) maps ``y`` of
+``datasets/cora.pt`` / ``citeseer.pt`` through exactly these lists (as do the LLaGA and
+GraphGPT evaluation scripts of the same benchmark). The class sizes agree: Cora-TAG's
+``[180, 818, 298, 418, 351, 217, 426]`` are the original Cora sizes of Rule_Learning,
+Neural_Networks, Case_Based, Genetic_Algorithms, Theory, Reinforcement_Learning and
+Probabilistic_Methods (all distinct); CiteSeer-TAG's ``[562, 569, 641, 685, 490, 239]``
+follow the original sizes of Agents, ML, IR, DB, HCI, AI (596, 590, 668, 701, 508, 249)
+except that the first two are too close to tell apart by size alone. (GLBench's LLaGA
+``convert_GLBench.py`` lists Cora's names alphabetically, which contradicts the sizes.)
 """
 from __future__ import annotations
 
@@ -22,6 +34,13 @@ from graphfm.data.registry import DatasetSpec, register_dataset
 from graphfm.errors import DataError
 
 TEXT_HASH_DIM = 512
+#: Class names per dataset, index = class id (see the module docstring for the evidence).
+LABEL_NAMES = {
+    "Cora-TAG": ("Rule_Learning", "Neural_Networks", "Case_Based", "Genetic_Algorithms", "Theory",
+                 "Reinforcement_Learning", "Probabilistic_Methods"),
+    "CiteSeer-TAG": ("Agents", "ML (Machine Learning)", "IR (Information Retrieval)", "DB (Databases)",
+                     "HCI (Human-Computer Interaction)", "AI (Artificial Intelligence)"),
+}
 _SRC = ("https://github.com/Chyu0401/CoT-Contrast (commit 0e65c09, datasets/{file}; GLBench "
         "layout, redistribution terms unclear)")
 
@@ -54,13 +73,13 @@ def _read(path: Path) -> dict:
 def load_tag(root: Path, spec: DatasetSpec) -> Data:
     raw = root / spec.folder
     obj = cached(raw.parent / "processed" / "data.pt", lambda: _read(raw / spec.files[0]))
-    return Data(x=obj["x"], edge_index=obj["edge_index"], y=obj["y"], text=obj["text"])
+    return Data(x=obj["x"], edge_index=obj["edge_index"], y=obj["y"], text=obj["text"],
+                label_names=list(LABEL_NAMES[spec.name]))
 
 
-for _name, _base, _file, _classes in (("Cora-TAG", "Cora", "cora.pt", 7),
-                                      ("CiteSeer-TAG", "CiteSeer", "citeseer.pt", 6)):
+for _name, _base, _file in (("Cora-TAG", "Cora", "cora.pt"), ("CiteSeer-TAG", "CiteSeer", "citeseer.pt")):
     register_dataset(DatasetSpec(
         name=_name, kind="node", domain=_name, area="citation", folder=f"tag/{_base}/raw",
-        files=(_file,), source=_SRC.format(file=_file), loader=load_tag, num_classes=_classes,
+        files=(_file,), source=_SRC.format(file=_file), loader=load_tag, num_classes=len(LABEL_NAMES[_name]),
         note=f"data.text = raw title+abstract; x = hashed bag of words ({TEXT_HASH_DIM})",
     ))
