@@ -6,8 +6,11 @@ it. Files are fetched either
 * from their **origins**, the sources each folder's ``SOURCE.md`` of the offline copy
   records: PyG's URLs for Planetoid (``kimiyoung/planetoid``), Amazon
   (``shchur/gnn-benchmark``) and TU (``chrsmrrs.com`` zips, from which the needed
-  members are extracted), and the original MUSAE and text-attributed files at the
-  commits ``SOURCE.md`` names; or
+  members are extracted), the original MUSAE and text-attributed files at the
+  commits ``SOURCE.md`` names, and Debian's package index from snapshot.debian.org at the
+  release ``SOURCE.md`` names (:data:`ORIGIN_FILES`; ``Packages`` is published only
+  compressed, so ``Packages.xz`` is decompressed while it streams, and the uncompressed
+  bytes are what is checked); or
 * from a **mirror**: any ``http(s)://`` or ``file://`` URL laid out as the data root
   (``<mirror>/planetoid/Cora/raw/ind.cora.x``, ...), e.g. an organisation's copy of
   ``../shared/datasets``.
@@ -53,6 +56,14 @@ ORIGINS: Dict[Tuple[str, str], str] = {
     ("musae", "LastFMAsia"): _MUSAE + "/lasftm_asia/{file}",
     ("tag", "*"): _TAG + "/{file}",
 }
+_DEBIAN = "https://snapshot.debian.org/archive/debian/20260713T000000Z/dists/bookworm"
+#: Origins of single files, before :data:`ORIGINS`: relative path -> URL; an ``xz:`` prefix means
+#: the file is the xz-decompressed content of the URL. Debian 12.15's index (2026-07-11) stays the
+#: suite's until its next point release; the snapshot pins it (a later index is refused by sha256).
+ORIGIN_FILES: Dict[str, str] = {
+    "debian/bookworm/raw/Packages": "xz:" + _DEBIAN + "/main/binary-amd64/Packages.xz",
+    "debian/bookworm/raw/InRelease": _DEBIAN + "/InRelease",
+}
 SCHEMES = ("http", "https", "file")
 CHUNK = 1 << 16
 
@@ -76,7 +87,10 @@ def manifest_files(name: str) -> Dict[str, Dict[str, object]]:
 
 
 def origin_url(rel: str) -> Tuple[str, Optional[str]]:
-    """``(url, zip member or None)`` of the origin of raw file ``rel`` (relative to the data root)."""
+    """``(url, zip member or None)`` of the origin of raw file ``rel`` (relative to the data root);
+    a URL that starts with ``xz:`` names an xz-compressed copy of the file."""
+    if rel in ORIGIN_FILES:
+        return ORIGIN_FILES[rel], None
     parts = rel.split("/")
     group, name, file = parts[0], parts[1], parts[-1]
     template = ORIGINS.get((group, name)) or ORIGINS.get((group, "*"))
@@ -173,13 +187,26 @@ def _stream_verified(source, dest: Path, entry: Dict[str, object], what: str, ba
         if got != want or size != int(entry["bytes"]):
             raise DataError(f"refused {what}: sha256 {got[:16]}... ({size} bytes) differs from graphfm's manifest "
                             f"({want[:16]}..., {entry['bytes']} bytes); the source is corrupt or a different "
-                            "version. Nothing was written; try another mirror")
+                            "version. Nothing was written; try another mirror, or copy the file from an offline copy "
+                            "(e.g. ../shared/datasets)")
     return dest
 
 
 def _fetch(url: str, dest: Path, entry: Dict[str, object], rel: str, progress: bool, timeout: float) -> Path:
+    """Download ``url`` (``xz:URL``: decompress it on the fly) into ``dest``, verified."""
+    xz = url.startswith("xz:")
+    url = url[3:] if xz else url
     with _open(url, timeout) as response, _bar(int(entry["bytes"]), rel, progress) as bar:
-        return _stream_verified(response, dest, entry, f"'{url}'", bar)
+        if not xz:
+            return _stream_verified(response, dest, entry, f"'{url}'", bar)
+        import lzma
+
+        try:
+            with lzma.open(response) as source:
+                return _stream_verified(source, dest, entry, f"'{url}' (decompressed)", bar)
+        except (lzma.LZMAError, EOFError) as exc:
+            raise DataError(f"'{url}' is not a valid xz file ({exc}); nothing was written. Copy '{rel}' from "
+                            "../shared/datasets instead, or pass --mirror URL with the data root's layout") from None
 
 
 def _fetch_from_zip(url: str, members: Dict[str, str], base: Path, plan: Dict[str, Dict[str, object]],

@@ -102,3 +102,39 @@ def test_origins_are_the_recorded_sources() -> None:
     assert origin_url("amazon/Photo/raw/amazon_electronics_photo.npz")[0].startswith("https://github.com/shchur/")
     assert set(manifest_files("Cora")) == {f"planetoid/Cora/raw/ind.cora.{s}" for s in
                                            ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")}
+
+
+def test_debians_index_comes_decompressed_from_its_xz_origin(tmp_path: Path, monkeypatch) -> None:
+    import hashlib
+    import lzma
+
+    from graphfm.data import download as dl
+
+    url, member = origin_url("debian/bookworm/raw/Packages")
+    assert url.startswith("xz:https://snapshot.debian.org/") and url.endswith("/main/binary-amd64/Packages.xz")
+    assert member is None and origin_url("debian/bookworm/raw/InRelease")[0].endswith("/dists/bookworm/InRelease")
+    assert set(manifest_files("Debian")) == {"debian/bookworm/raw/Packages", "debian/bookworm/raw/InRelease"}
+
+    payload = {"Packages": b"Package: a\nSection: utils\nDescription: a tool\n\n" * 50, "InRelease": b"signed\n"}
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "Packages.xz").write_bytes(lzma.compress(payload["Packages"]))
+    (site / "InRelease").write_bytes(payload["InRelease"])
+    manifest = {f"debian/bookworm/raw/{k}": {"sha256": hashlib.sha256(v).hexdigest(), "bytes": len(v)}
+                for k, v in payload.items()}
+    monkeypatch.setattr(dl, "load_manifest", lambda: manifest)
+    monkeypatch.setattr(dl, "ORIGIN_FILES", {"debian/bookworm/raw/Packages": "xz:" + (site / "Packages.xz").as_uri(),
+                                             "debian/bookworm/raw/InRelease": (site / "InRelease").as_uri()})
+    root = tmp_path / "root"
+    assert len(download(["Debian"], root=root, progress=False)) == 2
+    assert (root / "debian/bookworm/raw/Packages").read_bytes() == payload["Packages"]   # uncompressed bytes
+
+    (site / "Packages.xz").write_bytes(lzma.compress(payload["Packages"] + b"Package: b\n"))
+    (root / "debian/bookworm/raw/Packages").unlink()
+    with pytest.raises(DataError, match=r"refused .*Packages.xz' \(decompressed\).*differs from graphfm's manifest"):
+        download(["Debian"], root=root, progress=False)
+    (site / "Packages.xz").write_bytes(b"not xz at all")
+    with pytest.raises(DataError, match=r"is not a valid xz file .*Copy 'debian/bookworm/raw/Packages' from"):
+        download(["Debian"], root=root, progress=False)
+    assert not (root / "debian/bookworm/raw/Packages").exists()
+    assert not [p for p in root.rglob("*") if p.name.startswith(".")]
