@@ -16,18 +16,42 @@ PathLike = Union[str, Path]
 
 @contextmanager
 def atomic_path(path: PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it to ``path`` on success."""
+    """Yield a temporary path beside ``path``; rename it to ``path`` on success.
+
+    The temporary name is unique per call (``.<name>.<random>.tmp``), so concurrent writers of one
+    path never share a file and a reader never sees a partial one: the last complete write wins.
+    The file is flushed to disk (fsync) before the rename. On any failure the temporary file is
+    removed and ``path`` is left as it was; running out of disk space (or quota) raises a one-line
+    :class:`~graphfm.rundir.DiskFullError` naming the folder.
+    """
+    from graphfm.rundir import disk_full_guard
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = None
     try:
-        yield tmp_path
-        os.replace(tmp_path, path)
+        with disk_full_guard(path.parent):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            os.close(fd)
+            tmp_path = Path(tmp)
+            yield tmp_path
+            _fsync(tmp_path)
+            os.replace(tmp_path, path)
     finally:
-        if tmp_path.exists():
+        if tmp_path is not None and tmp_path.exists():
             tmp_path.unlink()
+
+
+def _fsync(path: Path) -> None:
+    """Flush ``path``'s data to the device (a full disk may only show here, e.g. on NFS)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return                   # the writer removed or never created it: os.replace reports that
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_text(path: PathLike, text: str) -> None:
