@@ -2,13 +2,15 @@
 
 Prints the versions of the packages graphfm needs, the devices (CUDA, bf16), the
 thread settings, the data root with every dataset's state (present, and its raw
-files verified against the sha256 manifest) and the size of the encoder cache.
+files verified against the sha256 manifest) and the size of the encoder cache, naming
+each damaged cache entry (checked from its header: truncated, garbage, wrong shape, ...).
 
 It exits 1 when something *required* is broken, after printing each problem with
 its fix: a required package missing or outside the version range graphfm declares,
 a data root that does not exist or is not writable, a raw file that fails its
 checksum. No GPU, and datasets whose files are simply absent (e.g. PubMed, which is
-not in the offline copy), are reported but are not failures.
+not in the offline copy), are reported but are not failures. A damaged cache entry is a
+warning, not a failure: the cache recomputes it on next use.
 
 Example::
 
@@ -43,6 +45,7 @@ class Report:
 
     sections: List[Tuple[str, List[Tuple[str, str]]]] = field(default_factory=list)
     problems: List[Tuple[str, str]] = field(default_factory=list)
+    warnings: List[Tuple[str, str]] = field(default_factory=list)
 
     def add(self, title: str) -> List[Tuple[str, str]]:
         rows: List[Tuple[str, str]] = []
@@ -51,6 +54,10 @@ class Report:
 
     def problem(self, what: str, fix: str) -> None:
         self.problems.append((what, fix))
+
+    def warning(self, what: str, fix: str) -> None:
+        """Something worth fixing that does not stop graphfm from running (exit code unchanged)."""
+        self.warnings.append((what, fix))
 
 
 def _declared_ranges() -> Dict[str, str]:
@@ -160,13 +167,27 @@ def _data(report: Report, data_root: Optional[str]) -> None:
 
 
 def _cache(report: Report) -> None:
+    from graphfm.encoders.cache import check_entry, default_cache_dir
+
     rows = report.add("encoder cache")
-    env = os.environ.get("GRAPHFM_CACHE")
-    cache = Path(env) if env else Path.home() / ".cache" / "graphfm" / "features"
-    files = [p for p in cache.rglob("*") if p.is_file()] if cache.is_dir() else []
+    cache = default_cache_dir()
+    if not cache.is_dir():
+        rows.append((str(cache), "empty (created on first use)"))
+        return
+    files = [p for p in cache.rglob("*") if p.is_file()]
     size = sum(p.stat().st_size for p in files)
-    rows.append((str(cache), f"{len(files)} files, {size / 2**20:.1f} MiB" if cache.is_dir()
-                 else "empty (created on first use)"))
+    entries = [p for p in files if p.suffix == ".safetensors" and not p.name.startswith(".")]
+    leftovers = [p for p in files if p.name.startswith(".") and p.name.endswith(".tmp")]
+    damaged = [(p, why) for p, why in ((p, check_entry(p)) for p in entries) if why]
+    rows.append((str(cache), f"{len(entries)} entries, {size / 2**20:.1f} MiB"
+                 + (f", {len(damaged)} damaged" if damaged else "")
+                 + (f", {len(leftovers)} leftover temporary files" if leftovers else "")))
+    for path, why in damaged:
+        rows.append((path.name, f"DAMAGED: {why}"))
+        report.warning(f"damaged encoder cache entry '{path}' ({why})", "delete it, or it is recomputed on next use")
+    if leftovers:
+        report.warning(f"{len(leftovers)} temporary files of interrupted cache writes in '{cache}' "
+                       f"(e.g. {leftovers[0].name})", "delete them when no graphfm process is running")
 
 
 def diagnose(data_root: Optional[str] = None) -> Report:
@@ -191,6 +212,10 @@ def run_doctor(data_root: Optional[str] = None, out: Optional[TextIO] = None, er
         width = max((len(k) for k, _ in rows), default=0)
         for key, value in rows:
             print(f"  {key:<{width}}  {value}", file=out)
+    if report.warnings:
+        print(f"{len(report.warnings)} warning(s):", file=out)
+        for what, fix in report.warnings:
+            print(f"  - {what}; fix: {fix}", file=out)
     if not report.problems:
         print("ok: nothing required is missing", file=out)
         return 0
