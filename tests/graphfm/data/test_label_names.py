@@ -41,7 +41,7 @@ def test_the_same_class_has_the_same_name_in_both_versions(data_root) -> None:
 
 def test_label_names_survive_pyg_operations(data_root) -> None:
     data = load_dataset("Cora-TAG", data_root)
-    sub = data.subgraph(torch.arange(7))                     # 7 nodes, 7 classes: still a graph attribute
+    sub = data.subgraph(torch.arange(7))     # a list of C != N entries is a graph attribute to PyG, not sliced
     assert sub.label_names == data.label_names and len(sub.text) == 7
     assert data.clone().label_names == data.label_names
 
