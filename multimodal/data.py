@@ -32,7 +32,7 @@ from torch.utils.data import Dataset
 from graphfm.errors import DataError
 from graphfm.registry import Registry
 
-DATASETS = Registry("multimodal dataset")
+DATASETS = Registry("multimodal dataset", group="multimodal.datasets")
 
 NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 CAPTION_TEMPLATES = ["a handwritten digit {w}", "the number {w} written by hand", "a {s} scan of the digit {w}",

@@ -44,8 +44,6 @@ class MultimodalViT(PretrainedModel):
             was trained with (image size, ...), reused by :meth:`embed_dataset`. (default: ``{}``)
     """
 
-    model_name = "multimodal_vit"
-
     def __init__(self, modalities: Dict[str, Any], dim: int = 64, depth: int = 4, heads: int = 4,
                  mlp_ratio: float = 4.0, num_global_tokens: int = 1, pool: str = "mean",
                  data_options: Optional[Dict[str, Any]] = None) -> None:

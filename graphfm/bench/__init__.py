@@ -3,7 +3,7 @@ from graphfm.bench.base import BENCHMARKS, write_results
 
 
 def load_benchmarks() -> None:
-    """Import the benchmark modules (kept for callers; ``BENCHMARKS.get`` does it on a miss)."""
+    """Load every ``graphfm.benchmarks`` entry point (kept for callers; ``BENCHMARKS.get`` does it on a miss)."""
     BENCHMARKS.load()
 
 

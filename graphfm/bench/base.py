@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from graphfm.io import write_json, write_text
 from graphfm.registry import Registry
 
-BENCHMARKS = Registry("benchmark")
+BENCHMARKS = Registry("benchmark", group="graphfm.benchmarks")
 
 ROW_KEYS = ("target", "task", "method", "mean", "std", "n", "seconds")
 

@@ -38,7 +38,7 @@ from graphfm.registry import Registry
 DataOrList = Union[Data, List[Data]]
 PathLike = Union[str, "os.PathLike[str]"]
 
-DATASETS = Registry("dataset")
+DATASETS = Registry("dataset", group="graphfm.datasets")
 
 ENV_VAR = "GRAPHFM_DATA"
 _SYNTHETIC = re.compile(r"^synthetic-(large-)?(\d+)$", re.IGNORECASE)

@@ -24,7 +24,7 @@ from torch import Tensor
 from graphfm.errors import ConfigError
 from graphfm.registry import Registry
 
-ENCODERS = Registry("encoder")
+ENCODERS = Registry("encoder", group="graphfm.encoders", name_attr="kind")
 
 
 @contextlib.contextmanager
@@ -51,12 +51,12 @@ Items = Union[Sequence[Any], Tensor]
 class ModalityEncoder(abc.ABC):
     """Base class of the frozen modality encoders.
 
-    Subclasses set ``kind`` (the registered name), implement :meth:`_encode`,
+    ``kind`` is the registered name (``@ENCODERS.register(name)`` sets it). Subclasses implement :meth:`_encode`,
     :attr:`dim` and :meth:`config`, and describe everything that changes their
     output in :attr:`encoder_id` (the cache key uses it).
     """
 
-    kind: ClassVar[str] = ""
+    kind: ClassVar[str] = ""     # set by ENCODERS.register
     #: Whether outputs are worth caching on disk (false for pass-through encoders).
     cacheable: ClassVar[bool] = True
 

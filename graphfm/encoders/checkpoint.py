@@ -43,8 +43,6 @@ class CheckpointImageEncoder(ModalityEncoder):
         device (str): Device that runs the model. (default: ``"cpu"``)
     """
 
-    kind = "graphfm"
-
     def __init__(self, checkpoint: Optional[str] = None, modality: Optional[str] = None, batch_size: int = 256,
                  device: str = "cpu") -> None:
         if not checkpoint:

@@ -44,8 +44,6 @@ class ImageEncoder(ModalityEncoder):
         device (str): Device that runs the model. (default: ``"cpu"``)
     """
 
-    kind = "image"
-
     def __init__(self, model: str = "ViT-B-32", weights: Optional[str] = None, image_size: Optional[int] = None,
                  seed: int = 0, batch_size: int = 64, device: str = "cpu") -> None:
         import open_clip

@@ -20,7 +20,6 @@ class PrecomputedEncoder(ModalityEncoder):
             takes it from the first call. (default: ``None``)
     """
 
-    kind = "precomputed"
     cacheable = False
 
     def __init__(self, dim: Optional[int] = None) -> None:

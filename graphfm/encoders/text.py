@@ -51,8 +51,6 @@ class TextEncoder(ModalityEncoder):
         device (str): Device that runs the transformer. (default: ``"cpu"``)
     """
 
-    kind = "text"
-
     def __init__(self, model: str = "all-MiniLM-L6-v2", max_length: int = 256, batch_size: int = 32,
                  normalize: bool = False, device: str = "cpu") -> None:
         self.model_name, self.max_length, self.batch_size = model, int(max_length), int(batch_size)

@@ -13,7 +13,8 @@ A checkpoint directory holds:
 through the Hugging Face cache; ``push_to_hub`` uploads a checkpoint.
 
 Constructor arguments are captured automatically, so subclasses only need plain,
-YAML-serialisable ``__init__`` arguments and a ``@MODELS.register(name)`` decorator.
+YAML-serialisable ``__init__`` arguments, a ``@MODELS.register(name)`` decorator and an
+entry point in the ``graphfm.models`` group (see :mod:`graphfm.registry`).
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from graphfm.errors import CheckpointError
 from graphfm.io import atomic_path, write_yaml
 from graphfm.registry import Registry
 
-MODELS = Registry("model")
+MODELS = Registry("model", group="graphfm.models", name_attr="model_name", section="model")
 
 CONFIG_FILE = "config.yaml"
 WEIGHTS_FILE = "model.safetensors"
@@ -38,6 +39,7 @@ WEIGHTS_FILE = "model.safetensors"
 class PretrainedModel(nn.Module):
     """An ``nn.Module`` that can be saved to and rebuilt from a directory."""
 
+    #: The registered name, set by ``@MODELS.register(name)``.
     model_name: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

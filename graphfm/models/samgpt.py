@@ -91,8 +91,6 @@ class SAMGPT(PretrainedModel):
             smoothest); see :class:`~graphfm.data.FeatureAligner`. (default: ``"variance"``)
     """
 
-    model_name = "samgpt"
-
     def __init__(self, domains: Optional[List[str]] = None, in_dims: Optional[Dict[str, int]] = None,
                  align_dim: int = 50, hidden: int = 256, num_layers: int = 3, token_placement: str = "message",
                  activation: str = "prelu", init: str = "orthogonal", neutral_tokens: str = "mean",

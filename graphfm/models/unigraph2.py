@@ -83,8 +83,6 @@ class UniGraph2(PretrainedModel):
             node keeps its own features through the layers. (default: ``False``)
     """
 
-    model_name = "unigraph2"
-
     def __init__(self, modalities: Dict[str, Any], hidden_dim: int = 256, num_experts: int = 8, top_k: int = 2,
                  noisy_gating: bool = True, gnn: str = "gat", num_layers: int = 2, heads: int = 4,
                  dropout: float = 0.1, feature_norm: str = "center", domains: Optional[Sequence[str]] = None,

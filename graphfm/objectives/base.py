@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from graphfm.models.base import PretrainedModel
 from graphfm.registry import Registry
 
-OBJECTIVES = Registry("objective")
+OBJECTIVES = Registry("objective", group="graphfm.objectives", section="objective")
 
 
 class Objective(nn.Module):

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from graphfm.registry import Registry
 
-DATAMODULES = Registry("datamodule")
+DATAMODULES = Registry("datamodule", group="graphfm.datamodules", section="data")
 
 
 class DataModule:
