@@ -1,7 +1,7 @@
 """Multimodal masked-autoencoder pretraining on the graphfm engine.
 
 * :mod:`multimodal.adapters`: per-modality input adapters (2D/3D patches, text tokens,
-  regions with boxes) and sin-cos positions, registered by kind;
+  regions with boxes) and sin-cos positions, registered by name;
 * :mod:`multimodal.vit`: pre-norm transformer blocks on fused attention;
 * :mod:`multimodal.masking`: Dirichlet token allocation and random masks;
 * :mod:`multimodal.model`: :class:`MultimodalViT` (model ``multimodal_vit``);

@@ -7,23 +7,22 @@ idea covers 3D volumes (BM-MAE, `arXiv:2505.00568 <https://arxiv.org/abs/2505.00
 text tokens and detector regions with boxes (UNITER,
 `arXiv:1909.11740 <https://arxiv.org/abs/1909.11740>`_).
 
-Adapters are registered by *kind* in :data:`ADAPTERS`; a model describes its
-modalities as plain YAML, e.g. ``{"rgb": {"kind": "patch2d", "channels": 1,
+Adapters are registered by name in :data:`ADAPTERS` (entry points ``multimodal.adapters``);
+a model describes its modalities as plain YAML, e.g. ``{"rgb": {"name": "patch2d", "channels": 1,
 "image_size": 16, "patch_size": 4}}``, and :func:`build_adapter` builds them with
-clear errors for an unknown kind, an unknown option or a wrong input shape.
+clear errors for an unknown adapter, an unknown option or a wrong input shape.
 """
 from __future__ import annotations
 
 import math
 import os
 from functools import lru_cache
-from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphfm.config import check_kwargs
 from graphfm.errors import ConfigError, DataError
 from graphfm.registry import Registry
 
@@ -256,19 +255,20 @@ class RegionEmbed(InputAdapter):
         return self.feat(feat) + self.box(loc), None
 
 
-def build_adapter(name: str, spec: Dict[str, Any], dim: int) -> InputAdapter:
-    """Build the adapter of modality ``name`` from its YAML ``spec`` (must hold ``kind``).
+def build_adapter(name: str, spec: Mapping[str, Any], dim: int) -> InputAdapter:
+    """Build the adapter of modality ``name`` from its YAML ``spec`` ``{name: <adapter>, ...options}``
+    with :meth:`ADAPTERS.build <graphfm.registry.Registry.build>`. Specs written before adapters
+    were named by ``name`` spell it ``kind``; they still load.
 
     Raises:
-        ConfigError: for a missing/unknown ``kind`` or an unknown option.
+        ConfigError: for a missing/unknown adapter name or an unknown option.
     """
-    if not isinstance(spec, dict) or "kind" not in spec:
-        raise ConfigError(f"modality '{name}': spec must be a mapping with a 'kind' key "
-                          f"(one of {', '.join(ADAPTERS.names())}), got {spec!r}")
-    options = {k: v for k, v in spec.items() if k != "kind"}
-    cls = ADAPTERS.get(spec["kind"])
-    check_kwargs(cls, options, where=f"modality '{name}' ({spec['kind']})", skip=("dim",))
-    return cls(dim=dim, **options)
+    if isinstance(spec, Mapping) and "kind" in spec and "name" not in spec:
+        spec = {("name" if k == "kind" else k): v for k, v in spec.items()}
+    try:
+        return ADAPTERS.build(spec, dim=dim)
+    except ConfigError as exc:
+        raise ConfigError(f"modality '{name}': {exc}") from None
 
 
 # ----------------------------------------------------------------------------- tokenizer

@@ -208,11 +208,11 @@ def _digits(image_size: int, max_length: int, num_region_classes: int,
         "region_soft": _soft_labels(feats, num_region_classes, seed), "label": torch.from_numpy(labels),
         "content": torch.from_numpy(labels * len(STROKE_WORDS) + stroke),
     }
-    img = {"kind": "patch2d", "channels": 1, "image_size": image_size}
+    img = {"name": "patch2d", "channels": 1, "image_size": image_size}
     specs = {"rgb": dict(img), "depth": dict(img),
-             "semseg": {"kind": "patch2d", "num_classes": 3, "image_size": image_size},
-             "text": {"kind": "text", "max_length": max_length, **tokenizer_spec()},
-             "regions": {"kind": "regions", "feature_dim": feats.shape[-1], "num_regions": feats.shape[1]}}
+             "semseg": {"name": "patch2d", "num_classes": 3, "image_size": image_size},
+             "text": {"name": "text", "max_length": max_length, **tokenizer_spec()},
+             "regions": {"name": "regions", "feature_dim": feats.shape[-1], "num_regions": feats.shape[1]}}
     return tensors, specs, texts
 
 
@@ -271,7 +271,7 @@ def phantoms(num_samples: int = 600, volume_size: int = 16, modalities: Optional
     vols = [_phantom(rng, volume_size, int(y), modalities, noise) for y in labels]
     tensors = {m: torch.from_numpy(np.stack([v[i] for v in vols]))[:, None] for i, m in enumerate(modalities)}
     tensors["label"] = torch.from_numpy(labels.astype(np.int64))
-    specs = {m: {"kind": "patch3d", "channels": 1, "volume_size": volume_size} for m in modalities}
+    specs = {m: {"name": "patch3d", "channels": 1, "volume_size": volume_size} for m in modalities}
     return MultimodalData(tensors, specs, num_classes=3)
 
 
@@ -307,7 +307,7 @@ def load_nifti_dataset(path: str, modalities: Optional[List[str]] = None, volume
             vol = torch.from_numpy(array / scale)[None, None]
             vols.append(F.interpolate(vol, size=(volume_size,) * 3, mode="trilinear", align_corners=False))
         tensors[m] = torch.cat(vols)
-    specs = {m: {"kind": "patch3d", "channels": 1, "volume_size": volume_size} for m in modalities}
+    specs = {m: {"name": "patch3d", "channels": 1, "volume_size": volume_size} for m in modalities}
     return MultimodalData(tensors, specs, info={"subjects": [s.name for s in subjects]})
 
 
@@ -358,7 +358,7 @@ def load_region_file(path: str, max_length: int = 16, num_region_classes: int = 
     tensors["content"] = torch.from_numpy(np.asarray(content).astype(np.int64))
     if "label" in arrays:
         tensors["label"] = torch.from_numpy(arrays["label"].astype(np.int64))
-    specs = {"text": {"kind": "text", "max_length": max_length, **tokenizer_spec()},
-             "regions": {"kind": "regions", "feature_dim": feats.shape[2], "num_regions": feats.shape[1]}}
+    specs = {"text": {"name": "text", "max_length": max_length, **tokenizer_spec()},
+             "regions": {"name": "regions", "feature_dim": feats.shape[2], "num_regions": feats.shape[1]}}
     return MultimodalData(tensors, specs, captions, num_classes=int(tensors["label"].max()) + 1 if "label" in tensors
                           else 0, info={"regions": f"precomputed ({path})"})

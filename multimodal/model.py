@@ -29,8 +29,8 @@ class MultimodalViT(PretrainedModel):
 
     Args:
         modalities (dict): Modality name -> adapter spec, e.g.
-            ``{"rgb": {"kind": "patch2d", "channels": 1, "image_size": 16, "patch_size": 4}}``
-            (kinds: ``patch2d``, ``patch3d``, ``text``, ``regions``). Filled from the data
+            ``{"rgb": {"name": "patch2d", "channels": 1, "image_size": 16, "patch_size": 4}}``
+            (adapters: ``patch2d``, ``patch3d``, ``text``, ``regions``). Filled from the data
             module's ``spec`` when omitted in YAML.
         dim (int): Token width. (default: ``64``)
         depth (int): Transformer blocks. (default: ``4``)
@@ -50,7 +50,7 @@ class MultimodalViT(PretrainedModel):
         super().__init__()
         if not isinstance(modalities, dict) or not modalities:
             raise ConfigError("model.modalities must map at least one modality name to an adapter spec, "
-                              "e.g. {rgb: {kind: patch2d, image_size: 16, patch_size: 4}}")
+                              "e.g. {rgb: {name: patch2d, image_size: 16, patch_size: 4}}")
         if pool not in ("mean", "cls"):
             raise ConfigError(f"model.pool must be 'mean' or 'cls', got {pool!r}")
         for name in modalities:

@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import inspect
 from typing import Any, ClassVar, Dict, Iterator, Mapping, Sequence, Union
 
 import torch
 from torch import Tensor
 
-from graphfm.errors import ConfigError
 from graphfm.registry import Registry
 
 ENCODERS = Registry("encoder", group="graphfm.encoders", name_attr="kind")
@@ -102,22 +100,12 @@ class ModalityEncoder(abc.ABC):
 
 
 def build_encoder(config: Union[str, Mapping[str, Any], ModalityEncoder]) -> ModalityEncoder:
-    """Build an encoder from ``{"name": <registered name>, ...its arguments}`` (or a bare name).
+    """Build an encoder from ``{"name": <registered name>, ...its arguments}`` (or a bare name)
+    with :meth:`ENCODERS.build <graphfm.registry.Registry.build>`; an encoder passes through.
 
     Raises:
         ConfigError: for an unknown encoder name or argument (the message lists the valid ones).
     """
     if isinstance(config, ModalityEncoder):
         return config
-    if isinstance(config, str):
-        config = {"name": config}
-    if not isinstance(config, Mapping) or "name" not in config:
-        raise ConfigError(f"an encoder config must be a mapping with a 'name' key, got {config!r}; "
-                          f"valid names: {', '.join(ENCODERS.names())}")
-    cls = ENCODERS.get(config["name"])
-    kwargs = {k: v for k, v in config.items() if k != "name"}
-    valid = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-    unknown = sorted(set(kwargs) - set(valid))
-    if unknown:
-        raise ConfigError(f"encoder '{config['name']}': unknown argument(s) {unknown}; valid: {', '.join(valid)}")
-    return cls(**kwargs)
+    return ENCODERS.build(config)

@@ -73,7 +73,8 @@ class CheckpointImageEncoder(ModalityEncoder):
 
     def _pick_modality(self, modality: Optional[str]) -> str:
         mods = self._config["kwargs"]["modalities"]
-        images = [n for n, s in mods.items() if s.get("kind") == "patch2d" and not s.get("num_classes")]
+        images = [n for n, s in mods.items()       # adapter specs name the adapter by "name" ("kind" before)
+                  if s.get("name", s.get("kind")) == "patch2d" and not s.get("num_classes")]
         if modality is None:
             if not images:
                 raise ConfigError(f"checkpoint '{self.checkpoint}' has no image modality (patch2d, not a class map) "

@@ -9,7 +9,7 @@ from typing import Any, Optional, Sequence, Tuple, Union
 
 import torch
 
-from graphfm.config import ExperimentConfig, check_kwargs, experiment_from_dict, load_experiment
+from graphfm.config import ExperimentConfig, experiment_from_dict, load_experiment
 from graphfm.errors import CheckpointError, ConfigError
 from graphfm.io import write_yaml
 
@@ -17,27 +17,21 @@ PathLike = Union[str, Path]
 
 
 def build(cfg: ExperimentConfig, data_root: Optional[str] = None) -> Tuple[Any, Any]:
-    """Build ``(datamodule, objective)`` from a validated config; the data is set up."""
+    """Build ``(datamodule, objective)`` from a validated config; the data is set up.
+
+    Each section is a spec ``{name: ..., **arguments}`` of its registry
+    (:meth:`graphfm.registry.Registry.build`); the model is built for the data through
+    its ``from_datamodule``.
+    """
     from graphfm.engine.datamodules.base import DATAMODULES
     from graphfm.models.base import MODELS
     from graphfm.objectives.base import OBJECTIVES
 
-    dm_cls = DATAMODULES.get(cfg.data["name"])
-    dm_kwargs = {k: v for k, v in cfg.data.items() if k != "name"}
-    check_kwargs(dm_cls, dm_kwargs, "data", skip=("data_root",))
-    datamodule = dm_cls(**dm_kwargs, data_root=data_root)
+    datamodule = DATAMODULES.build(cfg.data, data_root=data_root)
     datamodule.setup()
-
-    model_cls = MODELS.get(cfg.model["name"])
-    model_kwargs = {k: v for k, v in cfg.model.items() if k != "name"}
-    check_kwargs(model_cls, model_kwargs, "model")
+    model_cls, model_kwargs = MODELS.resolve(cfg.model)
     model = model_cls.from_datamodule(datamodule, **model_kwargs)
-
-    obj_cls = OBJECTIVES.get(cfg.objective["name"])
-    obj_kwargs = {k: v for k, v in cfg.objective.items() if k != "name"}
-    check_kwargs(obj_cls, obj_kwargs, "objective", skip=("model",))
-    objective = obj_cls(model, **obj_kwargs)
-    return datamodule, objective
+    return datamodule, OBJECTIVES.build(cfg.objective, model=model)
 
 
 def pretrain(config: Union[PathLike, ExperimentConfig, dict], out_dir: PathLike, data_root: Optional[str] = None,

@@ -6,7 +6,7 @@ from typing import Dict
 import pytest
 import torch
 
-IMAGE = {"kind": "patch2d", "channels": 1, "image_size": 8, "patch_size": 4}
+IMAGE = {"name": "patch2d", "channels": 1, "image_size": 8, "patch_size": 4}
 
 
 @pytest.fixture(autouse=True)

@@ -30,20 +30,27 @@ def test_patchify_round_trip_2d_and_3d():
 
 
 def test_wrong_shapes_and_kinds_are_clear_errors():
-    adapter = build_adapter("rgb", {"kind": "patch2d", "image_size": 8, "patch_size": 4}, dim=8)
+    adapter = build_adapter("rgb", {"name": "patch2d", "image_size": 8, "patch_size": 4}, dim=8)
     with pytest.raises(DataError, match=r"modality 'rgb' expects float tensors \[B, 1, 8, 8\]"):
         adapter.check(torch.zeros(2, 3, 8, 8), "rgb")
-    seg = build_adapter("seg", {"kind": "patch2d", "image_size": 8, "patch_size": 4, "num_classes": 3}, dim=8)
+    seg = build_adapter("seg", {"name": "patch2d", "image_size": 8, "patch_size": 4, "num_classes": 3}, dim=8)
     with pytest.raises(DataError, match="class ids outside"):
         seg.check(torch.full((1, 8, 8), 5), "seg")
     with pytest.raises(ConfigError, match="unknown modality adapter 'patch4d'"):
-        build_adapter("x", {"kind": "patch4d"}, dim=8)
+        build_adapter("x", {"name": "patch4d"}, dim=8)
     with pytest.raises(ConfigError, match="unknown key"):
-        build_adapter("x", {"kind": "patch2d", "img_size": 8}, dim=8)
+        build_adapter("x", {"name": "patch2d", "img_size": 8}, dim=8)
     with pytest.raises(ConfigError, match="not divisible"):
-        build_adapter("x", {"kind": "patch2d", "image_size": 10, "patch_size": 4}, dim=8)
-    with pytest.raises(ConfigError, match="'kind'"):
+        build_adapter("x", {"name": "patch2d", "image_size": 10, "patch_size": 4}, dim=8)
+    with pytest.raises(ConfigError, match="modality 'x': a modality adapter must be given as a name or as a mapping "
+                                          "with a 'name' key"):
         build_adapter("x", {"image_size": 8}, dim=8)
+
+
+def test_specs_written_with_kind_still_build():
+    # checkpoints written before adapters were named by "name" spell it "kind"
+    old = build_adapter("rgb", {"kind": "patch2d", "image_size": 8, "patch_size": 4}, dim=8)
+    assert type(old).__name__ == "PatchEmbed2D" and old.kind == "patch2d"
 
 
 def test_real_minilm_tokenizer_and_text_adapter():
@@ -51,7 +58,7 @@ def test_real_minilm_tokenizer_and_text_adapter():
     spec = tokenizer_spec()
     assert ids.shape == (2, 10) and spec["vocab_size"] == 30522
     assert ids[0, 0] == spec["cls_id"] and spec["sep_id"] in ids[1].tolist()
-    adapter = build_adapter("text", {"kind": "text", "max_length": 10, **spec}, dim=16)
+    adapter = build_adapter("text", {"name": "text", "max_length": 10, **spec}, dim=16)
     tokens, valid = adapter(ids)
     assert tokens.shape == (2, 10, 16)
     assert valid.tolist()[1] == [True, True, True] + [False] * 7  # [CLS] seven [SEP] then padding
@@ -60,7 +67,7 @@ def test_real_minilm_tokenizer_and_text_adapter():
 
 
 def test_region_adapter_uses_box_geometry():
-    adapter = build_adapter("regions", {"kind": "regions", "feature_dim": 4, "num_regions": 2}, dim=8)
+    adapter = build_adapter("regions", {"name": "regions", "feature_dim": 4, "num_regions": 2}, dim=8)
     x = torch.zeros(1, 2, 8)
     x[0, 0, 4:] = torch.tensor([0.0, 0.0, 0.5, 0.5])
     x[0, 1, 4:] = torch.tensor([0.0, 0.0, 1.0, 1.0])

@@ -5,7 +5,7 @@ import torch
 from graphfm.errors import ConfigError, DataError
 from graphfm.objectives import OBJECTIVES, total_loss
 
-VOL = {"kind": "patch3d", "volume_size": 8, "patch_size": 4}
+VOL = {"name": "patch3d", "volume_size": 8, "patch_size": 4}
 CONTRASTS = ("t1", "t2", "flair")
 
 

@@ -4,9 +4,9 @@ import torch
 from graphfm.errors import ConfigError, DataError
 from graphfm.models import PretrainedModel
 
-MODS = {"rgb": {"kind": "patch2d", "image_size": 8, "patch_size": 4},
-        "depth": {"kind": "patch2d", "image_size": 8, "patch_size": 4},
-        "semseg": {"kind": "patch2d", "image_size": 8, "patch_size": 4, "num_classes": 3}}
+MODS = {"rgb": {"name": "patch2d", "image_size": 8, "patch_size": 4},
+        "depth": {"name": "patch2d", "image_size": 8, "patch_size": 4},
+        "semseg": {"name": "patch2d", "image_size": 8, "patch_size": 4, "num_classes": 3}}
 
 
 def test_any_subset_of_modalities_encodes(make_model, digit_batch):

@@ -5,9 +5,9 @@ import torch
 from graphfm.errors import ConfigError, DataError
 from graphfm.objectives import OBJECTIVES, total_loss
 
-IMG = {"kind": "patch2d", "image_size": 8, "patch_size": 4}
+IMG = {"name": "patch2d", "image_size": 8, "patch_size": 4}
 MULTIMAE_MODS = {"rgb": IMG, "depth": IMG, "semseg": {**IMG, "num_classes": 3}}
-VOL = {"kind": "patch3d", "volume_size": 8, "patch_size": 4}
+VOL = {"name": "patch3d", "volume_size": 8, "patch_size": 4}
 
 
 @pytest.fixture(scope="module")

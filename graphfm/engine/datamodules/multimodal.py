@@ -100,6 +100,6 @@ class MultimodalDataModule(DataModule):
 
 def _with_patch(spec: Dict[str, Any], patch_size: int) -> Dict[str, Any]:
     spec = dict(spec)
-    if spec.get("kind") in ("patch2d", "patch3d"):
+    if spec.get("name", spec.get("kind")) in ("patch2d", "patch3d"):
         spec.setdefault("patch_size", patch_size)
     return spec

@@ -22,8 +22,8 @@ def mm_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from multimodal.model import MultimodalViT
 
     torch.manual_seed(0)
-    model = MultimodalViT(modalities={"rgb": {"kind": "patch2d", "channels": 1, **DIGITS},
-                                      "depth": {"kind": "patch2d", "channels": 1, **DIGITS}},
+    model = MultimodalViT(modalities={"rgb": {"name": "patch2d", "channels": 1, **DIGITS},
+                                      "depth": {"name": "patch2d", "channels": 1, **DIGITS}},
                           dim=16, depth=1, heads=2, data_options={"image_size": 16})
     return model.save_pretrained(tmp_path_factory.mktemp("mm") / "ckpt")
 

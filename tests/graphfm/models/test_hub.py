@@ -24,7 +24,7 @@ def tiny_model() -> PretrainedModel:
     from multimodal.model import MultimodalViT
 
     torch.manual_seed(0)
-    return MultimodalViT(modalities={"rgb": {"kind": "patch2d", "channels": 3, "image_size": 8, "patch_size": 4}},
+    return MultimodalViT(modalities={"rgb": {"name": "patch2d", "channels": 3, "image_size": 8, "patch_size": 4}},
                          dim=16, depth=1, heads=2)
 
 
