@@ -18,7 +18,8 @@ graphfm's run files (the above, plus the model card ``README.md`` when it is one
 
 **The lock** is ``DIR/.graphfm.lock``, created atomically (``O_CREAT | O_EXCL``) and holding JSON
 ``{pid, host, started, command, token, proc_start}``; it is removed when the run ends, also on an
-exception or Ctrl-C. A lock whose process is gone (same host, and the pid no longer runs, is a
+exception or Ctrl-C. Folders the lock created are removed again when the run leaves them empty (a refused or failed
+run leaves no trace). A lock whose process is gone (same host, and the pid no longer runs, is a
 zombie, or now belongs to a process started later) is *stale* and is taken over with one warning.
 A lock from another host is never taken over (its process cannot be checked from here): the error
 says to delete the file if that run is gone. Taking over is race-free between processes: the
@@ -216,6 +217,7 @@ class RunLock:
         self.folder, self.fix = Path(folder), fix
         self.path = self.folder / LOCK_FILE
         self.token: Optional[str] = None
+        self.created: List[Path] = []
 
     def __enter__(self) -> "RunLock":
         self.acquire()
@@ -234,6 +236,7 @@ class RunLock:
         """Create the lock, taking over a stale one; raise :class:`RunFolderError` if it is held."""
         if self.folder.exists() and not self.folder.is_dir():
             raise RunFolderError(f"'{self.folder}' is a file, not a folder; choose another --out")
+        self.created = [d for d in (self.folder, *self.folder.parents) if not d.exists()]
         with disk_full_guard(self.folder):
             self.folder.mkdir(parents=True, exist_ok=True)
         self.token = uuid.uuid4().hex
@@ -256,6 +259,7 @@ class RunLock:
                                  f"{self.fix}")
         except BaseException:
             _HELD.discard(self.token)
+            self._remove_created()
             raise
 
     def release(self) -> None:
@@ -271,6 +275,17 @@ class RunLock:
         finally:
             _HELD.discard(self.token)
             self.token = None
+            self._remove_created()
+
+    def _remove_created(self) -> None:
+        """Remove the folders :meth:`acquire` created if they are still empty (a refused or failed
+        run leaves no trace)."""
+        for folder in self.created:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        self.created = []
 
     def _create(self, content: bytes) -> bool:
         try:

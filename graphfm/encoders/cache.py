@@ -33,9 +33,7 @@ from graphfm.io import atomic_path
 PathLike = Union[str, Path]
 
 _log = logging.getLogger(__name__)
-#: safetensors dtype names -> bytes per element (the cache writes F32 only)
-_ITEM_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
-_MAX_HEADER = 1 << 24
+_MAX_HEADER = 1 << 24           # bytes; a longer header length is garbage
 
 
 def default_cache_dir() -> Path:
@@ -192,7 +190,7 @@ def check_entry(path: PathLike, n: Optional[int] = None, encoder_id: Optional[st
     if not (isinstance(shape, list) and len(shape) == 2 and all(isinstance(v, int) and v >= 0 for v in shape)):
         return f"shape {shape}, expected [N, D]"
     if not (isinstance(offsets, list) and len(offsets) == 2 and offsets[0] == 0
-            and offsets[1] == shape[0] * shape[1] * _ITEM_BYTES["F32"]):
+            and offsets[1] == shape[0] * shape[1] * 4):
         return f"data offsets {offsets} do not match shape {shape}"
     expected = start + offsets[1]
     if size != expected:

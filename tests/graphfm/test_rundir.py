@@ -93,7 +93,10 @@ def test_lock_is_created_and_removed_also_on_errors(tmp_path: Path) -> None:
             with RunLock(folder):
                 raise exc
         assert not (folder / LOCK_FILE).exists()
-    assert list(folder.iterdir()) == []
+    assert not folder.exists()                 # created by the lock and left empty: removed again
+    with RunLock(folder):
+        (folder / "result.json").write_text("{}")
+    assert [p.name for p in folder.iterdir()] == ["result.json"]
 
 
 def test_a_second_lock_in_the_same_process_is_refused(tmp_path: Path) -> None:
@@ -219,8 +222,15 @@ def test_racing_takeover_of_a_stale_lock_exactly_one_wins(tmp_path: Path) -> Non
 
 # ----------------------------------------------------------------------------- ownership
 def test_absent_empty_or_foreign_folders_are_free(tmp_path: Path) -> None:
-    with claim_run_folder(tmp_path / "a" / "b"):
-        assert (tmp_path / "a" / "b" / LOCK_FILE).exists()
+    with pytest.raises(ValueError):             # a run that fails before writing leaves no folder behind
+        with claim_run_folder(tmp_path / "a" / "b"):
+            assert (tmp_path / "a" / "b" / LOCK_FILE).exists()
+            raise ValueError("bad config")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "empty").mkdir()
+    with claim_run_folder(tmp_path / "empty"):
+        pass
+    assert (tmp_path / "empty").is_dir()      # it was there before
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("mine")
     (tmp_path / "mine" / "config.yaml").write_text("model: {name: samgpt}\ntrainer: {max_steps: 3}\n")
