@@ -27,7 +27,7 @@ VARIANTS = {
 def main() -> None:
     from graphfm.adapt import prototype_accuracy, sample_tasks
     from graphfm.bench.unigraph2 import _pretrain, ensure_image_encoder, experiment, sources_for
-    from graphfm.engine.datamodules.multimodal_graph import load_graph
+    from graphfm.data import load_graph
     from graphfm.models.unigraph2 import UniGraph2
     from graphfm.stats import effective_rank, paired_difference
 

@@ -168,7 +168,7 @@ def write(out: Path, rows: list, records: list, steps: int, tasks: int) -> None:
 
 def main() -> None:
     from graphfm.bench.unigraph2 import ensure_image_encoder, experiment, sources_for
-    from graphfm.engine.datamodules.multimodal_graph import load_graph
+    from graphfm.data import load_graph
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True, help="output path; writes <out>.json and <out>.md")

@@ -61,7 +61,7 @@ def layer_outputs(model, feats, masks, edge_index: Tensor) -> List[Tensor]:
 
 def measure(run: Path, seed: int, tasks: int, graphs=SCORED, readouts=tuple(READOUTS)) -> list:
     from graphfm.adapt import prototype_accuracy, sample_tasks
-    from graphfm.engine.datamodules.multimodal_graph import load_graph
+    from graphfm.data import load_graph
     from graphfm.models.unigraph2 import UniGraph2
     from graphfm.stats import summarise
 
@@ -69,7 +69,7 @@ def measure(run: Path, seed: int, tasks: int, graphs=SCORED, readouts=tuple(READ
     nets = {"unigraph2": model, "random_init": model.untrained_copy(seed=seed)}
     rows = []
     for name in graphs:
-        data = load_graph(name, None)
+        data = load_graph(name)
         feats, masks = model.prepare(data, progress=False)
         outs = {m: layer_outputs(net, feats, masks, data.edge_index) for m, net in nets.items()}
         assert torch.allclose(outs["unigraph2"][-1], model.embed_features(feats, masks, data.edge_index), atol=1e-5)

@@ -193,11 +193,11 @@ def evaluate_target(cfg: Dict[str, Any], target: str, work: Path, data_root: Opt
                     seeds: int, prompt_cfg: Any) -> Dict[str, Any]:
     """Pretrain per seed, train ``target_ssl``, score every method on the same tasks."""
     from graphfm.adapt.unigraph2 import DualPromptTuner
-    from graphfm.engine.datamodules.multimodal_graph import load_graph
+    from graphfm.data import load_graph
     from graphfm.models.unigraph2 import UniGraph2
     from graphfm.stats import effective_rank, mean_cosine
 
-    data = load_graph(target, data_root)
+    data = load_graph(target, root=data_root)
     src_cfg = sources_for(cfg, target)
     acc: Dict[tuple, List[float]] = {}
     secs: Dict[str, float] = {m: 0.0 for m in METHODS}

@@ -7,12 +7,10 @@ to the data root, in a layout that mirrors the shared offline copy, e.g.
 
 Example::
 
-    from graphfm.data import load_dataset, list_datasets
+    from graphfm.data import load_graph, list_datasets
 
-    cora = load_dataset("Cora")                 # Data(x=[2708, 1433], ...)
-    mutag = load_dataset("MUTAG")               # list of 188 Data, each y=[1]
-    syn = load_dataset("synthetic-3")           # a built-in SBM domain
-    mine = load_dataset("path/to/graph.npz")    # a user's own graph
+    cora = load_graph("Cora")                   # Data(x=[2708, 1433], ...); see graphfm.data.load
+    mutag = load_graph("MUTAG")                 # list of 188 Data, each y=[1]
     [d for d in list_datasets() if not d["present"]]
 
 The data root is the ``root`` argument, else ``$GRAPHFM_DATA``, else ``./data``.
@@ -22,7 +20,6 @@ naming the file, the folder it belongs in and where to get it.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
@@ -41,7 +38,6 @@ PathLike = Union[str, "os.PathLike[str]"]
 DATASETS = Registry("dataset", group="graphfm.datasets")
 
 ENV_VAR = "GRAPHFM_DATA"
-_SYNTHETIC = re.compile(r"^synthetic-(large-)?(\d+)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -114,64 +110,19 @@ def resolve_root(root: Optional[PathLike] = None) -> Path:
     return Path(root).expanduser().resolve()
 
 
-def is_user_file(name: PathLike) -> bool:
-    """Whether ``name`` refers to a user's graph file rather than a registered name."""
-    return str(name).lower().endswith((".npz", ".pt"))
-
-
-def load_dataset(name: PathLike, root: Optional[PathLike] = None, **options: Any) -> DataOrList:
-    """Load a registered dataset, a ``synthetic-<k>`` domain, a user's file or an MM-Graph folder.
-
-    This is graphfm's one dataset entry point: every caller resolves names, files and
-    MM-Graph folders (see :func:`graphfm.data.mmgraph.load_mmgraph`) here.
-
-    Every returned graph has ``x`` float32 ``[N, F]``, ``edge_index`` long
-    ``[2, E]`` (undirected and coalesced), ``y`` long (``[N]`` for node sets,
-    ``[1]`` per graph for graph sets), ``domain`` and ``name`` strings, and passes
-    :func:`~graphfm.data.validate.validate_graph`. Graph sets are returned as a
-    plain ``list[Data]``.
-
-    Args:
-        name (str or path): A name from :func:`list_datasets` (case-insensitive,
-            ``-`` equals ``_``), ``synthetic-<k>``, ``synthetic-large-<num_nodes>``,
-            a path to a ``.npz`` / ``.pt`` file (see :mod:`graphfm.data.user`), or an
-            MM-Graph folder.
-        root (str or path, optional): Data root. (default: ``$GRAPHFM_DATA`` or ``./data``)
-        **options: Options of MM-Graph folders (``features``, ``split_halves``,
-            ``edge_split`` of :func:`~graphfm.data.mmgraph.load_mmgraph`); other datasets
-            take none (``None`` / empty values are ignored).
+def load_registered(name: str, root: Optional[PathLike] = None) -> DataOrList:
+    """Load the registered dataset ``name`` from the data root (callers use
+    :func:`graphfm.data.load_graph`, which takes every kind of source).
 
     Raises:
         DataError: unknown name, missing or corrupt raw file, or invalid graph.
     """
     from graphfm.data.validate import validate_dataset
-
-    text = str(name)
-    from graphfm.data.mmgraph import is_mmgraph_dir, load_mmgraph
-
-    if is_mmgraph_dir(text):
-        return load_mmgraph(text, **options)
-    given = sorted(k for k, v in options.items() if v not in (None, (), [], ""))
-    if given:
-        raise DataError(f"dataset '{text}' takes no options {given}; they apply to MM-Graph folders only")
-    if is_user_file(text):
-        from graphfm.data.user import load_user_file
-
-        data = load_user_file(text)
-        data = [_finalise(g) for g in data] if isinstance(data, list) else _finalise(data)
-        return validate_dataset(data, text)
-    match = _SYNTHETIC.match(text)
-    if match:
-        from graphfm.data.synthetic import large_sbm, synthetic_domain
-
-        k = int(match.group(2))
-        data = large_sbm(k) if match.group(1) else synthetic_domain(k)
-        return validate_dataset(_finalise(data), text)
-    spec = get_spec(text)
-    root_path = resolve_root(root)
-    spec.check_files(root_path)
     from graphfm.data.verify import check_raw_files
 
+    spec = get_spec(name)
+    root_path = resolve_root(root)
+    spec.check_files(root_path)
     check_raw_files(root_path, [f"{spec.folder}/{f}" for f in spec.files], spec.name, spec.source)
     data = spec.loader(root_path, spec)
     if isinstance(data, GraphSet):
@@ -187,7 +138,8 @@ def get_spec(name: str) -> DatasetSpec:
         valid = ", ".join(s["name"] for s in list_datasets(check=False))
         raise DataError(
             f"unknown dataset '{name}'; valid names: {valid}, synthetic-<k>, "
-            "synthetic-large-<num_nodes>, or a path to a .npz/.pt file"
+            "synthetic-large-<num_nodes>, a path to a .npz/.pt file, or a graph folder (nodes.csv + edges.csv, or "
+            "MM-Graph)"
         )
     return DATASETS.get(name)
 

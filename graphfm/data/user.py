@@ -9,6 +9,7 @@ Two formats:
   allow-listed for that call only). Extra ``Data`` attributes (e.g. ``text``) are kept.
   A ``list`` of them is a graph set (graph classification): each needs ``y`` of one
   entry, and the result is a ``list[Data]``.
+  A dict with ``raw_texts`` is a text graph instead (:mod:`graphfm.data.textgraph`).
 
 A graph without ``x`` gets the structural features of
 :func:`graphfm.data.structural.structural_features`. The domain name is the file
@@ -18,7 +19,7 @@ is validated like every other dataset.
 Example::
 
     np.savez("g.npz", edge_index=ei.numpy(), x=x.numpy(), y=y.numpy())
-    data = graphfm.data.load_dataset("g.npz")
+    data = graphfm.data.load_graph("g.npz")
 """
 from __future__ import annotations
 
@@ -43,32 +44,38 @@ _HELP = ("expected a .npz with edge_index [2, E], x [N, F] and optional y [N], o
 MAX_INFERRED_NODES = 50_000_000
 
 
-def load_user_file(path: str) -> Union["Data", List["Data"]]:
-    """Read a user's ``.npz`` / ``.pt`` graph or graph set (see the module docstring) as PyG
-    ``Data``; :func:`~graphfm.data.load_dataset` then finalises and validates it."""
-    p = _existing(path)
-    obj = _read_npz(p) if p.suffix.lower() == ".npz" else _read_pt(p)
-    graphs = [_to_graph(_fields(o, p), p) for o in obj] if isinstance(obj, list) else [_to_graph(obj, p)]
-    if not isinstance(obj, list):
-        return _as_data(graphs[0], p)
-    from graphfm.data.validate import validate_graph
+def load_user_file(path: str, arrays: bool = False) -> Union["Data", List["Data"], GraphArrays]:
+    """Read a user's ``.npz`` / ``.pt`` graph or graph set (see the module docstring), finalised
+    and validated; callers use :func:`graphfm.data.load_graph`.
 
+    A ``.pt`` holding a dict with ``raw_texts`` is a text graph
+    (:func:`graphfm.data.textgraph.text_graph_from_dict`). With ``arrays``, a ``.npz`` is
+    returned as :class:`~graphfm.data.graph.GraphArrays` (the same tensors) without importing
+    PyTorch Geometric (``graphfm embed`` of large graphs).
+    """
+    from graphfm.data.graph import finalise
+    from graphfm.data.validate import validate_dataset, validate_graph
+
+    p = _existing(path)
+    if p.suffix.lower() == ".npz":
+        graph = finalise(_to_graph(_read_npz(p), p))
+        return validate_graph(graph, str(path)) if arrays else validate_dataset(_as_data(graph, p), str(path))
+    obj = _read_pt(p)
+    if isinstance(obj, dict) and "raw_texts" in obj:
+        from graphfm.data.textgraph import text_graph_from_dict
+
+        return validate_dataset(finalise(text_graph_from_dict(obj, str(path))), str(path))
+    if not isinstance(obj, list):
+        return validate_dataset(finalise(_as_data(_to_graph(obj, p), p)), str(path))
+    graphs = [_to_graph(_fields(o, p), p) for o in obj]
     for i, g in enumerate(graphs):  # each graph on its own first: clear errors before collating the set
         validate_graph(g, f"{p.name}[{i}]", level="graph")
-    return [_as_data(g, p) for g in graphs]
+    return validate_dataset([finalise(_as_data(g, p)) for g in graphs], str(path))
 
 
 def load_npz_graph(path: str) -> GraphArrays:
-    """A user's ``.npz`` graph, finalised and validated as :func:`~graphfm.data.load_dataset`
-    returns it, as :class:`~graphfm.data.graph.GraphArrays`: the same tensors, without
-    importing PyTorch Geometric (for ``graphfm embed`` of large graphs)."""
-    from graphfm.data.graph import finalise
-    from graphfm.data.validate import validate_graph
-
-    p = _existing(path)
-    if p.suffix.lower() != ".npz":
-        raise DataError(f"'{p}' is not a .npz file; {_HELP}")
-    return validate_graph(finalise(_to_graph(_read_npz(p), p)), str(path))
+    """A user's ``.npz`` as :class:`~graphfm.data.graph.GraphArrays`: ``load_graph(path, arrays=True)``."""
+    return load_user_file(path, arrays=True)
 
 
 def _existing(path: str) -> Path:

@@ -37,7 +37,7 @@ class GraphDomainsDataModule(DataModule):
     ``hops`` and ``max_degree``, whatever the size of the graphs.
 
     Args:
-        datasets (list[str]): Dataset names or file paths (see :func:`graphfm.data.load_dataset`).
+        datasets (list[str]): Dataset names or file paths (see :func:`graphfm.data.load_graph`).
         mode (str): ``"full"`` gives each domain's whole graph every step; ``"ego"`` gives a
             batched ``Data`` of sampled ego-graphs per domain (``batch``, ``ptr``,
             ``center_index``, ``node_ids``), centres split across domains by ``weights``.
@@ -72,13 +72,13 @@ class GraphDomainsDataModule(DataModule):
         self.graphs: List[Data] = []
 
     def setup(self) -> None:
-        from graphfm.data import load_dataset
+        from graphfm.data import load_graph
         from graphfm.data.graphset import GraphSet
         from graphfm.data.sampling import cached_csr
 
         self.graphs = []
         for domain_id, name in enumerate(self.datasets):
-            data = load_dataset(name, root=self.data_root)
+            data = load_graph(name, root=self.data_root)
             if isinstance(data, list):     # a graph set (TU): one domain of disconnected graphs
                 data = GraphSet.from_list(data, str(name)).union(name=str(name))
             data = copy.copy(data)     # own attributes, shared tensors (no copy of a large graph)

@@ -21,7 +21,7 @@ process trains on; each rank's loss is a mean, DDP averages the gradients.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 import torch
 from torch import Tensor
@@ -117,7 +117,7 @@ class MultimodalGraphsDataModule(DataModule):
 
         self.graphs, dims = [], {}
         for entry in self.graph_specs:
-            data = load_graph(entry, self.data_root)
+            data = _load_entry(entry, self.data_root)
             feats, masks = graph_modalities(data, self.modality_specs, cache_dir=self.cache_dir,
                                             progress=self.progress)
             if not feats:
@@ -262,17 +262,11 @@ def _graph_entry(entry: Any) -> Dict[str, Any]:
             "split_halves": list(entry.get("split_halves") or [])}
 
 
-def load_graph(entry: Union[str, Mapping[str, Any]], data_root: Optional[str] = None) -> Data:
-    """Load one graph named by a ``data.graphs`` entry (dataset name, user file or MM-Graph folder)."""
-    from graphfm.data import load_dataset
-    from graphfm.data.mmgraph import is_mmgraph_dir, load_mmgraph
+def _load_entry(entry: Mapping[str, Any], data_root: Optional[str] = None) -> Data:
+    """The node-level graph a ``data.graphs`` entry names (:func:`graphfm.data.load_graph`)."""
+    from graphfm.data import load_graph
 
-    entry = _graph_entry(entry)
-    if is_mmgraph_dir(entry["name"]):
-        return load_mmgraph(entry["name"], features=entry["features"], split_halves=entry["split_halves"])
-    if entry["name"].lower().replace("_", "-") == "digits-graph":
-        import graphfm.data.digits  # noqa: F401  (registers digits-graph)
-    data = load_dataset(entry["name"], root=data_root)
+    data = load_graph(entry["name"], root=data_root, features=entry["features"], split_halves=entry["split_halves"])
     if isinstance(data, list):
         raise ConfigError(f"dataset '{entry['name']}' is a set of graphs; multimodal_graphs needs node-level graphs")
     return data

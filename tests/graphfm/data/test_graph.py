@@ -7,9 +7,8 @@ import pytest
 import torch
 from torch_geometric.utils import to_undirected as pyg_to_undirected
 
-from graphfm.data import load_dataset
+from graphfm.data import load_dataset, load_graph
 from graphfm.data.graph import GraphArrays, to_undirected, undirected_coalesced
-from graphfm.data.user import load_npz_graph
 from graphfm.data.validate import all_finite
 from graphfm.errors import DataError
 
@@ -70,7 +69,8 @@ def _write(path, n=50, seed=0, directed=True):
 @pytest.mark.parametrize("directed", [True, False])
 def test_npz_graph_equals_load_dataset(tmp_path, directed):
     path = str(_write(tmp_path / "g.npz", directed=directed))
-    light, full = load_npz_graph(path), load_dataset(path)
+    light, full = load_graph(path, arrays=True), load_dataset(path)
+    assert type(light).__name__ == "GraphArrays" and type(full).__name__ == "Data"
     for key in ("x", "edge_index", "y"):
         assert torch.equal(light[key], full[key]) and light[key].dtype == full[key].dtype
     assert light.num_nodes == full.num_nodes and light.domain == full.domain == "g"
@@ -80,15 +80,12 @@ def test_npz_graph_is_validated(tmp_path):
     path = tmp_path / "bad.npz"
     np.savez(path, edge_index=np.array([[0, 5], [1, 0]]), x=np.ones((3, 2), np.float32))
     with pytest.raises(DataError, match="point outside the 3 nodes"):
-        load_npz_graph(str(path))
-    (tmp_path / "g.pt").write_bytes(b"")
-    with pytest.raises(DataError, match="not a .npz"):
-        load_npz_graph(str(tmp_path / "g.pt"))
+        load_graph(str(path), arrays=True)
 
 
 def test_npz_graph_does_not_import_pyg(tmp_path):
     path = _write(tmp_path / "g.npz")
-    code = ("import sys; from graphfm.data.user import load_npz_graph; g = load_npz_graph(sys.argv[1]); "
+    code = ("import sys; from graphfm.data import load_graph; g = load_graph(sys.argv[1], arrays=True); "
             "assert 'torch_geometric' not in sys.modules, 'PyG imported'; print(g.num_nodes)")
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
