@@ -24,7 +24,6 @@ import importlib.util
 import os
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Dict, List, Optional, TextIO, Tuple
 
 #: (distribution, import name) of every package graphfm needs at run time.
