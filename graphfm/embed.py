@@ -22,10 +22,13 @@ def embed_to_file(checkpoint: Union[str, Path], dataset: str, out: Union[str, Pa
                   data_root: Optional[str] = None, plot: Optional[Union[str, Path]] = None) -> Tuple[int, int]:
     """Embed ``dataset`` with the model in ``checkpoint`` and write ``out`` (.npy, float32).
 
-    Row i is node i (``level="node"``) or graph i (``level="graph"``) of the dataset as
-    :func:`graphfm.data.load_dataset` loads it (item i of a multimodal dataset for a
-    multimodal checkpoint). With ``plot``, also draws a 2-D projection there
-    (:func:`plot_embeddings`), coloured by label when the dataset has labels. Returns
+    The model loads the dataset once (:meth:`~graphfm.models.PretrainedModel.load_data`; a
+    user's ``.npz`` without importing PyG). Row i is node i (``level="node"``, written chunk by
+    chunk as :meth:`~graphfm.models.PretrainedModel.embed_chunks` gives them) or graph i
+    (``level="graph"``) of the dataset as :func:`graphfm.data.load_graph` loads it (item i of
+    a multimodal dataset for a multimodal checkpoint). With ``plot``, also draws a 2-D
+    projection there (:func:`plot_embeddings`), coloured by the model's
+    :meth:`~graphfm.models.PretrainedModel.item_labels` when the dataset has labels. Returns
     the array's shape.
     """
     if level not in ("node", "graph"):
@@ -33,23 +36,15 @@ def embed_to_file(checkpoint: Union[str, Path], dataset: str, out: Union[str, Pa
     if plot is not None and Path(plot).suffix.lower() != ".png":
         raise GraphFMError(f"plot file '{plot}' must end in .png")
     model = load_model(checkpoint)
-    array = None
-    if level == "node" and hasattr(model, "embed_chunks"):
-        data = _load_node_graph(dataset, data_root)
-        if not isinstance(data, list):
-            array = embed_chunked_to_npy(model, data, out, name=dataset)
-        else:                                   # a graph set: every graph's nodes, in full batches
-            array = _write(model.embed_loaded(data, level), out, dataset)
-        del data
-    if array is None:
-        with torch.no_grad():
-            array = _write(model.embed_dataset(dataset, level=level, data_root=data_root), out, dataset)
+    data = model.load_data(dataset, data_root=data_root, arrays=level == "node")
+    if level == "node" and not isinstance(data, list):
+        array = embed_chunked_to_npy(model, data, out, name=dataset)
+    else:                                   # graph rows, or every graph's nodes of a set, in full batches
+        array = _write(model.embed_loaded(data, level), out, dataset)
     if plot is not None:
-        from graphfm.adapt.run import item_labels
-
-        labels = item_labels(model, dataset, level, data_root)
+        labels = model.item_labels(data, level)
         labels = labels.numpy() if labels is not None and labels.numel() == array.shape[0] else None
-        plot_embeddings(array, plot, labels=labels, title=f"{getattr(model, 'model_name', '')} embeddings of {dataset}")
+        plot_embeddings(array, plot, labels=labels, title=f"{model.model_name} embeddings of {dataset}")
     return tuple(array.shape)
 
 
@@ -60,57 +55,57 @@ def _write(emb: torch.Tensor, out: Union[str, Path], dataset: str) -> np.ndarray
     return array
 
 
-def _load_node_graph(dataset: str, data_root: Optional[str]):
-    """The graph to embed node by node: a user's ``.npz`` as plain tensors (no PyG import, see
-    :func:`graphfm.data.user.load_npz_graph`), anything else through ``load_dataset``."""
-    if str(dataset).lower().endswith(".npz"):
-        from graphfm.data.user import load_npz_graph
+#: Bytes reserved for the ``.npy`` header of a file written chunk by chunk (its row count is
+#: known only at the end); a multiple of 64, room for any 2-D float32 shape.
+_HEADER_BYTES = 128
 
-        return load_npz_graph(dataset)
-    from graphfm.data import load_dataset
 
-    return load_dataset(dataset, root=data_root)
+def _npy_header(rows: int, cols: int) -> bytes:
+    """A ``.npy`` (format 1.0) header of a C-order float32 ``[rows, cols]`` array, padded to
+    :data:`_HEADER_BYTES` bytes."""
+    text = f"{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}"
+    body = text.ljust(_HEADER_BYTES - 10 - 1) + "\n"
+    return b"\x93NUMPY\x01\x00" + len(body).to_bytes(2, "little") + body.encode("latin1")
 
 
 def embed_chunked_to_npy(model, data, out: Union[str, Path], chunk_size: int = 2048,
                          name: str = "graph", progress: Optional[bool] = None) -> np.ndarray:
-    """Write ``model.embed_chunks(data)`` (layer-wise chunked inference) into the ``.npy`` file
-    ``out`` chunk by chunk; return the file, memory-mapped read-only.
+    """Write ``model.embed_chunks(data)`` into the ``.npy`` file ``out`` chunk by chunk; return the
+    file, memory-mapped read-only.
 
     The chunks are appended to the file as they come (plain writes into the page cache, no
     memory map of the output and no forced flush), so the output never has to fit in the
-    process's memory; the file appears under its name only once complete (atomic rename).
+    process's memory; the header, which holds the row count, is written last into the room
+    kept for it; the file appears under its name only once complete (atomic rename).
 
     Args:
-        model: A model with ``embed_chunks(data, chunk_size)`` and ``hidden`` (e.g. SAMGPT),
-            whose chunks come in row order.
-        data: The graph.
+        model: A :class:`~graphfm.models.PretrainedModel` (SAMGPT computes layer by layer in
+            chunks; other models give one chunk).
+        data: What the model's ``load_data`` returned.
         out (str or path): Output ``.npy`` (float32, row i = node i).
         chunk_size (int): Rows per chunk. (default: ``2048``: a chunk of a
                 width-256 layer fits in a core's L2 cache, about 1.5x faster than 65536 rows
                 at 10^6 nodes on the 2-core machine)
         name (str): Dataset name for error messages. (default: ``"graph"``)
         progress (bool, optional): A progress bar on stderr over the rows of every layer.
-            (default: ``None``: when stderr is a terminal and the graph has 10^5 nodes or more)
+            (default: ``None``: when stderr is a terminal and there are 10^5 rows or more)
     """
     import sys
     from concurrent.futures import ThreadPoolExecutor
 
     from graphfm.io import atomic_path
 
-    shape = (int(data.num_nodes), int(model.hidden))
-    if progress is None:
-        progress = shape[0] >= 100_000 and sys.stderr.isatty()
-    bar = _ProgressBar(f"embedding {name}") if progress else None
+    bar = _ProgressBar(f"embedding {name}", 0 if progress else 100_000) \
+        if progress or (progress is None and sys.stderr.isatty()) else None
     try:
         with atomic_path(out) as tmp, open(tmp, "wb") as fh, ThreadPoolExecutor(1) as writer:
-            np.lib.format.write_array_header_1_0(fh, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
-                                                      "fortran_order": False, "shape": shape})
-            done, pending = 0, None
+            fh.write(b"\0" * _HEADER_BYTES)
+            done, width, pending = 0, None, None
             with torch.no_grad():
                 chunks = model.embed_chunks(data, chunk_size=chunk_size, **({"progress": bar} if bar is not None else {}))
                 for start, stop, rows in chunks:
-                    if start != done or tuple(rows.shape) != (stop - start, shape[1]):
+                    width = rows.shape[1] if width is None and rows.dim() == 2 else width
+                    if start != done or tuple(rows.shape) != (stop - start, width):
                         raise GraphFMError(f"embed_chunks of {type(model).__name__} gave rows {start}..{stop} "
                                            f"{tuple(rows.shape)} after row {done}; chunks must come in order")
                     rows = rows.detach().float().cpu().contiguous()
@@ -122,8 +117,10 @@ def embed_chunked_to_npy(model, data, out: Union[str, Path], chunk_size: int = 2
                     done = stop
                 if pending is not None:
                     pending.result()
-            if done != shape[0]:
-                raise GraphFMError(f"embed_chunks of {type(model).__name__} stopped at row {done} of {shape[0]}")
+            if width is None:
+                raise GraphFMError(f"{type(model).__name__} gave no embeddings of '{name}'")
+            fh.seek(0)
+            fh.write(_npy_header(done, width))
     finally:
         if bar is not None:
             bar.close()
@@ -131,12 +128,15 @@ def embed_chunked_to_npy(model, data, out: Union[str, Path], chunk_size: int = 2
 
 
 class _ProgressBar:
-    """``progress(done, total)`` callback drawing a tqdm bar (created on the first call)."""
+    """``progress(done, total)`` callback drawing a tqdm bar (created on the first call, only when
+    ``total`` reaches ``min_total``)."""
 
-    def __init__(self, desc: str) -> None:
-        self.desc, self.bar = desc, None
+    def __init__(self, desc: str, min_total: int = 0) -> None:
+        self.desc, self.bar, self.min_total = desc, None, min_total
 
     def __call__(self, done: int, total: int) -> None:
+        if total < self.min_total:
+            return
         if self.bar is None:
             from tqdm.auto import tqdm
 

@@ -41,7 +41,7 @@ class MultimodalViT(PretrainedModel):
         pool (str): ``"mean"`` (mean of all valid output tokens) or ``"cls"`` (first
             global token) for :meth:`embed`. (default: ``"mean"``)
         data_options (dict): Options of :func:`multimodal.data.load_multimodal` the model
-            was trained with (image size, ...), reused by :meth:`embed_dataset`. (default: ``{}``)
+            was trained with (image size, ...), reused by :meth:`load_data`. (default: ``{}``)
     """
 
     def __init__(self, modalities: Dict[str, Any], dim: int = 64, depth: int = 4, heads: int = 4,
@@ -161,25 +161,28 @@ class MultimodalViT(PretrainedModel):
         """Pooled embeddings ``[B, D]`` of a batch dict (its non-modality keys are ignored)."""
         return self.pool_tokens(*self(self.select_inputs(data)))
 
-    def embed_dataset(self, name: str, level: str = "graph", data_root: Any = None,
-                      modalities: Optional[List[str]] = None, batch_size: int = 256) -> Tensor:
-        """Embeddings ``[N, D]`` of a multimodal dataset (row i = item i as loaded).
+    # ------------------------------------------------------------------ capabilities
+    def load_data(self, source: Any, data_root: Any = None, arrays: bool = False) -> Any:
+        """The multimodal dataset ``source`` (a :data:`multimodal.data.DATASETS` name such as ``digits``
+        or ``phantoms``, or a folder of NIfTI subjects), built with the options this model was trained
+        with (:attr:`data_options`). ``data_root`` and ``arrays`` are unused."""
+        from multimodal.data import accepted_options, load_multimodal
+
+        return load_multimodal(str(source), **accepted_options(str(source), self.data_options))
+
+    def embed_loaded(self, data: Any, level: str = "node", modalities: Optional[List[str]] = None,
+                     batch_size: int = 256) -> Tensor:
+        """Embeddings ``[N, D]`` of a loaded multimodal dataset (row i = item i; ``level`` is ignored).
 
         Args:
-            name (str): A :data:`multimodal.data.DATASETS` name (``digits``, ``phantoms``) or
-                a folder of NIfTI subjects.
-            level (str): Ignored (one row per item).
-            data_root: Ignored (the datasets are built from packages or synthesised).
+            data (MultimodalData): What :meth:`load_data` returned.
             modalities (list[str], optional): Subset of modalities to use (default: all the
                 dataset and the model share).
             batch_size (int): Items per forward pass. (default: ``256``)
         """
-        from multimodal.data import accepted_options, load_multimodal
-
-        data = load_multimodal(name, **accepted_options(name, self.data_options))
         keys = [m for m in (modalities or self.modality_names) if m in data.tensors and m in self.adapters]
         if not keys:
-            raise DataError(f"dataset '{name}' has none of this model's modalities ({', '.join(self.modality_names)})")
+            raise DataError(f"the dataset has none of this model's modalities ({', '.join(self.modality_names)})")
         device = next(self.parameters()).device
         was_training = self.training
         self.eval()
@@ -191,3 +194,12 @@ class MultimodalViT(PretrainedModel):
         self.train(was_training)
         return torch.cat(rows)
 
+    def item_labels(self, data: Any, level: str = "node") -> Optional[Tensor]:
+        """The items' ``label`` (``None`` for an unlabelled dataset)."""
+        label = data.tensors.get("label")
+        return None if label is None else label.view(-1).long()
+
+    def adaptations(self, task: str) -> Dict[str, str]:
+        """None for graph tasks: the items are what this model embeds (``--task item``)."""
+        raise ConfigError(f"a {self.model_name} model embeds items, not graphs: use --task item (e.g. --target "
+                          "digits)")

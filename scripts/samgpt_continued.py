@@ -38,7 +38,8 @@ PAIRS = (("samgpt_target_ssl", "target_ssl"), ("samgpt_target_ssl", "no_pretrain
 
 
 def measure(target: str, work: Path, tasks: int, seeds: int, source_args: list) -> list:
-    from graphfm.adapt import load_target
+    from graphfm.adapt import few_shot_target
+    from graphfm.data import load_graph
     from graphfm.bench.samgpt import _pretrain
 
     work = work / target
@@ -54,7 +55,7 @@ def measure(target: str, work: Path, tasks: int, seeds: int, source_args: list) 
     cont = _pretrain(target, work / "continued", None, False, own_args + [f"trainer.init_from={work / 'sources'}"])
     times["samgpt_target_ssl"] = time.perf_counter() - t0
     times["no_pretrain"] = 0.0
-    data, _, labels = load_target(target)
+    data, _, labels = few_shot_target(load_graph(target))
     nets = {"samgpt": model, "samgpt_target_ssl": cont, "target_ssl": own, "no_pretrain": model.untrained_copy(seed=0)}
     return adapt_rows(target, nets, times, data, labels, tasks, seeds)
 

@@ -48,12 +48,13 @@ def halves(data, seed: int = 0) -> tuple:
 def measure(target: str, work: Path, tasks: int, seeds: int) -> list:
     import numpy as np
 
-    from graphfm.adapt import load_target
+    from graphfm.adapt import few_shot_target
+    from graphfm.data import load_graph
     from graphfm.bench.samgpt import _pretrain
 
     work = work / target
     work.mkdir(parents=True, exist_ok=True)
-    data, _, _ = load_target(target)
+    data, _, _ = few_shot_target(load_graph(target))
     for name, arrays in zip(("A", "B"), halves(data)):
         np.savez(work / f"{target}-{name}.npz", **arrays)
     from samgpt_continued import BEFORE_ROTATION, adapt_rows   # this folder is on sys.path when a script runs
@@ -65,7 +66,7 @@ def measure(target: str, work: Path, tasks: int, seeds: int) -> list:
         nets[method] = _pretrain(target, work / method, None, False, extra)
         times[method] = time.perf_counter() - t0
     nets["no_pretrain"], times["no_pretrain"] = nets["samgpt"].untrained_copy(seed=0), 0.0
-    graph, _, labels = load_target(str(work / f"{target}-B.npz"))
+    graph, _, labels = few_shot_target(load_graph(str(work / f"{target}-B.npz")))
     return adapt_rows(f"{target}-B", {m: nets[m] for m in METHODS}, times, graph, labels, tasks, seeds)
 
 

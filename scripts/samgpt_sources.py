@@ -75,7 +75,8 @@ for _group in ("mix", "objective", "align"):
 
 
 def measure(label: str, variant: dict, held_out: str, work: Path, tasks: int, seeds: int) -> dict:
-    from graphfm.adapt import PromptConfig, adapt_model, load_target
+    from graphfm.adapt import PromptConfig, adapt_model, few_shot_target
+    from graphfm.data import load_graph
     from graphfm.bench.samgpt import ADAPT, config_path
     from graphfm.engine import pretrain
     from graphfm.models import PretrainedModel
@@ -89,7 +90,7 @@ def measure(label: str, variant: dict, held_out: str, work: Path, tasks: int, se
     pretrain(config_path("Cora"), run_dir, overrides=overrides)
     pretrain_s = time.perf_counter() - start
     model = PretrainedModel.from_pretrained(run_dir)
-    data, ptr, labels = load_target(held_out)
+    data, ptr, labels = few_shot_target(load_graph(held_out))
     res = {name: adapt_model(m, data, labels, "node", 1, tasks, seeds, method="prompt", config=PromptConfig(), **ADAPT)
            for name, m in (("pretrained", model), ("untrained", model.untrained_copy(seed=0)))}
     diff = paired_difference(res["pretrained"]["accuracies"], res["untrained"]["accuracies"])

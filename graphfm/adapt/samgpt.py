@@ -132,7 +132,7 @@ class PromptTuner:
         self.level, self.ego_hops, self.graph_ptr = level, ego_hops, graph_ptr
         self.cfg = config or PromptConfig()
         feature, structure = model.neutral_tokens()
-        self.dual = getattr(model, "branches", "single") == "dual"
+        self.dual = model.branches == "dual"
         # the feature branch of a dual model runs without structure tokens
         self.neutral = [torch.ones_like(t) if self.dual else t.detach() for t in structure]
         self._base: Optional[TaskPrompts] = None

@@ -19,18 +19,17 @@ union of their supports' receptive fields and scored on ``T`` copies of the grap
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, List, Mapping, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphfm.adapt.fewshot import FewShotTasks, class_prototypes, prototype_accuracy, sample_tasks
+from graphfm.adapt.fewshot import FewShotTasks, class_prototypes, prototype_accuracy
 from graphfm.errors import ConfigError
 
-__all__ = ["DualPromptConfig", "DualPrompts", "DualPromptTuner", "adapt_unigraph2"]
+__all__ = ["DualPromptConfig", "DualPrompts", "DualPromptTuner"]
 
 
 @dataclass
@@ -100,7 +99,7 @@ class DualPromptTuner:
 
     def __init__(self, model: Any, feats: Mapping[str, Tensor], masks: Optional[Mapping[str, Tensor]],
                  edge_index: Tensor, config: Optional[DualPromptConfig] = None) -> None:
-        if not getattr(model, "domains", None):
+        if not model.domains:
             raise ConfigError(f"dual prompts need a UniGraph2 model pretrained on named source domains; "
                               f"{type(model).__name__} has no domain tokens (re-pretrain with the current "
                               "configs/unigraph2/pretrain.yaml)")
@@ -168,21 +167,3 @@ class DualPromptTuner:
                 prompts = self.tune(chunk, seed=seed * 100_003 + start)
             out.append(self.score(chunk, prompts))
         return torch.cat(out)
-
-
-def adapt_unigraph2(model: Any, data: Any, labels: Tensor, shots: int = 1, tasks: int = 100, seeds: int = 5,
-                    max_query: int = 1000, config: Optional[DualPromptConfig] = None,
-                    cache_dir: Optional[str] = None) -> Dict[str, Any]:
-    """Few-shot accuracy of a UniGraph2 model with dual prompts on a target graph
-    (``graphfm adapt --dual-prompts``).
-
-    Returns:
-        dict: ``mean``, ``std``, ``n``, ``seconds``, ``accuracies`` (percent, seed-major).
-    """
-    from graphfm.stats import summarise
-
-    start = time.perf_counter()
-    feats, masks = model.prepare(data, cache_dir=cache_dir, progress=False)
-    tuner = DualPromptTuner(model, feats, masks, data.edge_index, config)
-    accs = [tuner.run(sample_tasks(labels, shots, tasks, seed=s, max_query=max_query), seed=s) for s in range(seeds)]
-    return summarise(torch.cat(accs), time.perf_counter() - start)

@@ -38,7 +38,8 @@ def run_demo(out_dir: Path, data_root: Optional[str] = None, steps: Optional[int
         dict: ``{"target", "samgpt": {...}, "no_pretrain": {...}, "seconds"}`` with the
         adaptation results (mean, std, n, ...) of both.
     """
-    from graphfm.adapt import adapt_model, load_target
+    from graphfm.adapt import adapt_model, few_shot_target
+    from graphfm.data import load_graph
     from graphfm.engine import pretrain
     from graphfm.models import PretrainedModel
 
@@ -51,7 +52,7 @@ def run_demo(out_dir: Path, data_root: Optional[str] = None, steps: Optional[int
     pretrain(config, out_dir, data_root=data_root, overrides=overrides)
     model = PretrainedModel.from_pretrained(out_dir)
     untrained = model.untrained_copy(seed=0)
-    data, _, labels = load_target(DEMO_TARGET, data_root)
+    data, _, labels = few_shot_target(load_graph(DEMO_TARGET, root=data_root))
     results = {name: adapt_model(m, data, labels, "node", 1, tasks, seeds, method="prompt")
                for name, m in (("samgpt", model), ("no_pretrain", untrained))}
     write_npy(out_dir / "embeddings.npy", model.embed(data).numpy().astype("float32"))

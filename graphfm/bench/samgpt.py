@@ -131,7 +131,8 @@ def run_target(target: str, ckpt_dir: Path, data_root: Optional[str], quick: boo
                progress: bool = True, protocols: Sequence[str] = ("graphfm",)) -> tuple:
     """Pretrain on the other domains (and on the target alone), adapt every model to
     ``target`` on the same tasks; return ``(rows, timing)``."""
-    from graphfm.adapt import PromptConfig, aligned_features, load_target
+    from graphfm.adapt import PromptConfig, aligned_features, few_shot_target
+    from graphfm.data import load_graph
 
     t0 = time.perf_counter()
     model = _pretrain(target, ckpt_dir / "sources", data_root, quick)
@@ -140,7 +141,7 @@ def run_target(target: str, ckpt_dir: Path, data_root: Optional[str], quick: boo
     own = _pretrain(target, ckpt_dir / "target", data_root, quick, [f"data.datasets=[{target}]",
                                                                          "objective.rotate_features=false"])
     target_s = time.perf_counter() - t1
-    data, ptr, labels = load_target(target, data_root)
+    data, ptr, labels = few_shot_target(load_graph(target, root=data_root))
     aligned = aligned_features(data, model.align_dim)
     models = {"samgpt": (model, PromptConfig()), "samgpt_frozen": (model, PromptConfig(steps=0, ssl_steps=0)),
               "no_pretrain": (model.untrained_copy(seed=0), PromptConfig()), "target_ssl": (own, PromptConfig())}
@@ -177,11 +178,12 @@ def _derived(target: str, data: Any, ckpt_dir: Path, data_root: Optional[str], q
     from the same config trained for 0 steps."""
     import numpy as np
 
-    from graphfm.adapt import PromptConfig, adapt_model, load_target
+    from graphfm.adapt import PromptConfig, adapt_model, few_shot_target
+    from graphfm.data import load_graph
 
     path = ckpt_dir / f"{target}-derived.npz"
     np.savez(path, **derived_graph(data))
-    graph, ptr, labels = load_target(str(path))
+    graph, ptr, labels = few_shot_target(load_graph(str(path)))
     zero = _pretrain(target, ckpt_dir / "steps0", data_root, quick, ["trainer.max_steps=0", "trainer.patience=0"])
     rows = []
     for name, m in (("samgpt", model), ("no_pretrain", zero)):

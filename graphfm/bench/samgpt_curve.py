@@ -63,7 +63,8 @@ def _target(target: str, root: Path, data_root: Optional[str], quick: bool, task
             snapshots: Sequence[int], max_steps: int, patience: int, progress: bool) -> List[Dict[str, Any]]:
     import csv
 
-    from graphfm.adapt import PromptConfig, adapt_model, load_target
+    from graphfm.adapt import PromptConfig, adapt_model, few_shot_target
+    from graphfm.data import load_graph
     from graphfm.bench.samgpt import _pretrain
     from graphfm.models import PretrainedModel
 
@@ -78,7 +79,7 @@ def _target(target: str, root: Path, data_root: Optional[str], quick: bool, task
     points = [(0, "no_pretrain", default.untrained_copy(seed=0))]
     points += [(s, f"steps_{s}", PretrainedModel.from_pretrained(root / "long" / f"step_{s}")) for s in snapshots]
     points += [(steps_of_default, "default", default), (last, "converged", PretrainedModel.from_pretrained(root / "long"))]
-    data, _, labels = load_target(target, data_root)
+    data, _, labels = few_shot_target(load_graph(target, root=data_root))
     rows = []
     for steps, name, model in points:
         res = adapt_model(model, data, labels, "node", 1, tasks, seeds, method="prompt", config=PromptConfig())

@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import inspect
 from pathlib import Path
-from typing import Any, ClassVar, Dict, List, Tuple, Union
+from typing import Any, Callable, ClassVar, Dict, Iterator, List, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -74,7 +74,18 @@ class PretrainedModel(nn.Module):
         filled = {k: v for k, v in spec.items() if k in params and k not in kwargs}
         return cls(**filled, **kwargs)
 
-    # ------------------------------------------------------------------ inference
+    # ------------------------------------------------------------------ capabilities
+    # What a model can do is said by these methods (defaults for graph models here, overridden
+    # where a model does more or other), never by attributes its callers probe for.
+    def load_data(self, source: Any, data_root: Any = None, arrays: bool = False) -> Any:
+        """Load what this model embeds from ``source`` (a dataset name, file or folder): by default
+        a graph or graph set through :func:`graphfm.data.load_graph` (``arrays``: a ``.npz`` as
+        plain tensors, without importing PyG). :meth:`embed_loaded`, :meth:`embed_chunks` and
+        :meth:`item_labels` take what it returns."""
+        from graphfm.data import load_graph
+
+        return load_graph(source, root=data_root, arrays=arrays)
+
     def embed(self, data: Any) -> torch.Tensor:
         """Node embeddings ``[N, D]`` of one graph (graph models implement this)."""
         raise NotImplementedError(f"{type(self).__name__} does not embed graphs")
@@ -87,16 +98,15 @@ class PretrainedModel(nn.Module):
         """Embeddings of a registered dataset (or a user's file): row i = item i as loaded.
 
         Args:
-            name (str): Dataset name or path (see :func:`graphfm.data.load_dataset`).
+            name (str): Dataset name or path (see :meth:`load_data`).
             level (str): ``"node"`` or ``"graph"``. (default: ``"node"``)
             data_root: Data root. (default: ``None``, i.e. ``$GRAPHFM_DATA`` or ``./data``)
         """
-        from graphfm.data import load_dataset
-
-        return self.embed_loaded(load_dataset(name, root=data_root), level)
+        return self.embed_loaded(self.load_data(name, data_root), level)
 
     def embed_loaded(self, data: Any, level: str = "node") -> torch.Tensor:
-        """:meth:`embed_dataset` of a graph or graph set already loaded by ``load_dataset``."""
+        """:meth:`embed_dataset` of what :meth:`load_data` returned: node rows of a graph (of every
+        graph of a set, concatenated) or one row per graph (``level="graph"``)."""
         with torch.no_grad():
             if level == "graph":
                 graphs = data if isinstance(data, list) else [data]
@@ -104,6 +114,46 @@ class PretrainedModel(nn.Module):
             if isinstance(data, list):
                 return torch.cat([self.embed(g) for g in data])
             return self.embed(data)
+
+    def embed_chunks(self, data: Any, chunk_size: int = 2048,
+                     progress: Optional[Callable[[int, int], None]] = None) -> Iterator[Tuple[int, int, torch.Tensor]]:
+        """Node embeddings of :meth:`embed_loaded` in row order, as ``(start, stop, rows)`` chunks, for
+        :func:`graphfm.embed.embed_chunked_to_npy` to write as they come. The default is one chunk;
+        SAMGPT runs layer by layer in chunks of ``chunk_size`` rows.
+
+        Args:
+            data: What :meth:`load_data` returned.
+            chunk_size (int): Rows per chunk where the model computes in chunks. (default: ``2048``)
+            progress (callable, optional): ``progress(rows_done, rows_total)`` after every chunk.
+        """
+        emb = self.embed_loaded(data, "node")
+        if progress is not None:
+            progress(emb.size(0), emb.size(0))
+        yield 0, int(emb.size(0)), emb
+
+    def item_labels(self, data: Any, level: str = "node") -> Optional[torch.Tensor]:
+        """Labels ``[N]`` of the rows :meth:`embed_loaded` gives for ``data``, or ``None`` if they are
+        not all labelled: node labels of a graph (or set), or one label per graph (``level="graph"``)."""
+        graphs = data if isinstance(data, list) else [data]
+        ys = [getattr(g, "y", None) for g in graphs]
+        if level == "graph" or isinstance(data, list):
+            if any(y is None or y.numel() == 0 for y in ys):
+                return None
+            if level == "graph":
+                return torch.cat([y.view(-1)[:1] for y in ys]).long()
+        if any(y is None or y.numel() != g.num_nodes for y, g in zip(ys, graphs)):
+            return None
+        return torch.cat([y.view(-1) for y in ys]).long()
+
+    def adaptations(self, task: str) -> Dict[str, str]:
+        """How this model adapts to few-shot ``task`` (``"node"`` or ``"graph"``): ``{method:
+        adaptation}``, its default first. ``method`` is what a caller may ask for
+        (``graphfm.adapt.adapt_model(method=...)``: ``"frozen"``, ``"prompt"``, ``"dual_prompts"``,
+        ...), the adaptation a scorer of :data:`graphfm.adapt.ADAPTATIONS`. Item tasks (nearest
+        prototypes of :meth:`embed_loaded`'s rows) need none. Default: nearest class prototypes of
+        the frozen :meth:`embed` (``{"frozen": "prototypes"}``); a model that cannot adapt to
+        ``task`` raises :class:`~graphfm.errors.ConfigError` saying what it does instead."""
+        return {"frozen": "prototypes"}
 
     @property
     def init_kwargs(self) -> Dict[str, Any]:

@@ -250,6 +250,10 @@ class SAMGPT(PretrainedModel):
         with torch.no_grad():
             return self.encode(prepared, feature, structure)
 
+    def adaptations(self, task: str) -> Dict[str, str]:
+        """SAMGPT adapts by prompt tuning (:mod:`graphfm.adapt.samgpt`), or frozen on request."""
+        return {"prompt": "prompt", "frozen": "prototypes"}
+
     def embed_chunks(self, data: Any, chunk_size: int = 2048, workers: Optional[int] = None,
                      progress: Optional[Callable[[int, int], None]] = None) -> Iterator[Tuple[int, int, Tensor]]:
         """Node embeddings of :meth:`embed`, computed layer by layer in row chunks.

@@ -23,6 +23,7 @@ distances) is :class:`graphfm.objectives.unigraph2.UniGraph2Objective`.
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence
 
 import torch
@@ -276,18 +277,20 @@ class UniGraph2(PretrainedModel):
         self.train(was_training)
         return out
 
-    def embed_dataset(self, name: str, level: str = "node", data_root: Any = None) -> Tensor:
-        """Embeddings of a registered dataset, a user's file or an MM-Graph folder (see the base class)."""
-        from graphfm.data import load_dataset
+    def load_data(self, source: Any, data_root: Any = None, arrays: bool = False) -> Any:
+        """A graph to embed (see the base class); of an MM-Graph folder, also the ``<set>_text`` /
+        ``<set>_image`` halves this model's modalities read."""
+        from graphfm.data import load_graph
         from graphfm.data.mmgraph import is_mmgraph_dir
 
-        halves = self._halves_needed(name) if is_mmgraph_dir(name) else []
-        data = load_dataset(name, root=data_root, split_halves=halves)
-        with torch.no_grad():
-            if level == "graph":
-                return self.embed_graphs(data if isinstance(data, list) else [data])
-            return torch.cat([self.embed(g) for g in data]) if isinstance(data, list) else self.embed(data)
+        if isinstance(source, (str, os.PathLike)) and is_mmgraph_dir(source):
+            return load_graph(source, root=data_root, split_halves=self._halves_needed(str(source)))
+        return load_graph(source, root=data_root)
 
+    def adaptations(self, task: str) -> Dict[str, str]:
+        """Frozen prototypes; on node tasks also SAMGPT-style dual prompts on request
+        (``"dual_prompts"``, :mod:`graphfm.adapt.unigraph2`)."""
+        return {"frozen": "prototypes", "dual_prompts": "dual_prompts"} if task == "node" else {"frozen": "prototypes"}
 
     def _halves_needed(self, folder: str) -> list:
         """MM-Graph feature sets whose ``<set>_text`` / ``<set>_image`` halves a modality reads."""

@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from graphfm.adapt import PromptConfig, adapt_model, load_target
+from graphfm.adapt import PromptConfig, adapt_model, few_shot_target
+from graphfm.data import load_graph
 from graphfm.engine import pretrain
 from graphfm.models import PretrainedModel
 
@@ -17,7 +18,7 @@ def test_pretraining_on_two_real_domains_beats_random_init(tmp_path, data_root):
     pretrain(cfg, tmp_path / "run", data_root=str(data_root))
     model = PretrainedModel.from_pretrained(tmp_path / "run")
     untrained = model.untrained_copy(seed=0)
-    data, _, labels = load_target("Cora", str(data_root))
+    data, _, labels = few_shot_target(load_graph("Cora", root=str(data_root)))
     frozen = PromptConfig(steps=0, ssl_steps=0)
     results = [adapt_model(m, data, labels, "node", shots=1, tasks=100, seeds=1, config=frozen)
                for m in (model, untrained)]
