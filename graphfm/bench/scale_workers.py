@@ -134,8 +134,8 @@ def pretrain(path: str, width: int, layers: int, steps: int, warmup: int, batch:
 if __name__ == "__main__":
     import os
 
-    here = os.path.dirname(os.path.abspath(__file__))      # run as a script: its folder (graphfm/bench,
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]   # with multimodal.py) shadows packages
+    here = os.path.dirname(os.path.abspath(__file__))      # run as a script: its folder (graphfm/bench) would
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]   # shadow packages by module names
     kind, args = sys.argv[1], sys.argv[2:]
     if kind == "floor":
         floor(args[0], int(args[1]), int(args[2]))

@@ -8,7 +8,7 @@ from graphfm.errors import ConfigError
 
 @pytest.mark.slow
 def test_bench_writes_paired_rows_for_every_objective(tmp_path):
-    from graphfm.bench.multimodal import OBJECTIVES, run
+    from multimodal.bench import OBJECTIVES, run
 
     result = run(tmp_path, quick=True, steps={name: 2 for name in OBJECTIVES})
     saved = json.loads((tmp_path / "multimodal.json").read_text())
@@ -30,7 +30,7 @@ def test_bench_writes_paired_rows_for_every_objective(tmp_path):
 
 
 def test_bench_rejects_unknown_targets(tmp_path):
-    from graphfm.bench.multimodal import run
+    from multimodal.bench import run
 
     with pytest.raises(ConfigError, match="unknown \\['cora'\\]"):
         run(tmp_path, targets=["cora"])

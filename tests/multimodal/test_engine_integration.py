@@ -5,8 +5,6 @@ import numpy as np
 import pytest
 import yaml
 
-import graphfm.engine.datamodules.multimodal  # noqa: F401  (registers the "multimodal" data module)
-
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "multimodal"
 TINY = ["trainer.max_steps=3", "trainer.log_every=1", "data.batch_size=8", "model.depth=1", "model.dim=32"]
 

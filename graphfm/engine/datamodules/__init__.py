@@ -1,7 +1,9 @@
-"""Data modules the engine trains on, by name (``data: {name: ...}`` in a config)."""
+"""Data modules the engine trains on, by name (``data: {name: ...}`` in a config).
+
+They are found through the ``graphfm.datamodules`` entry points: ``graph_domains``
+(:mod:`.graph`), ``multimodal_graphs`` (:mod:`.multimodal_graph`) and plugins' own, such as
+the multimodal package's ``multimodal``.
+"""
 from graphfm.engine.datamodules.base import DATAMODULES, DataModule
-from graphfm.engine.datamodules import graph  # noqa: F401  (registers graph_domains)
-from graphfm.engine.datamodules import multimodal  # noqa: F401  (registers multimodal)
-from graphfm.engine.datamodules import multimodal_graph  # noqa: F401  (registers multimodal_graphs)
 
 __all__ = ["DATAMODULES", "DataModule"]

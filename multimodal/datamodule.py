@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 
 from graphfm.engine.datamodules.base import DATAMODULES, DataModule
 from graphfm.errors import ConfigError
+from multimodal.data import TensorDictDataset, accepted_options, load_multimodal, split_indices
 
 SPLITS = ("train", "test", "all")
 
@@ -59,13 +60,9 @@ class MultimodalDataModule(DataModule):
 
     def loader_options(self) -> Dict[str, Any]:
         """The options the dataset's loader accepts (also stored in the model for ``embed``)."""
-        from multimodal.data import accepted_options
-
         return accepted_options(self.dataset, self.options)
 
     def setup(self) -> None:
-        from multimodal.data import load_multimodal, split_indices
-
         data = load_multimodal(self.dataset, **self.loader_options())
         specs = data.specs
         if self.modalities is not None:
@@ -87,8 +84,6 @@ class MultimodalDataModule(DataModule):
         }
 
     def train_dataloader(self) -> DataLoader:
-        from multimodal.data import TensorDictDataset
-
         if self.data is None:
             self.setup()
         drop_last = len(self.data) >= self.batch_size

@@ -34,6 +34,7 @@ import torch
 
 from graphfm.bench.base import BENCHMARKS, write_results
 from graphfm.errors import ConfigError
+from multimodal import evaluate as ev
 
 NAME = "multimodal"
 OBJECTIVES = ("multimae", "m3i", "m3i_label_free", "bm_mae", "uniter")
@@ -80,8 +81,6 @@ def run(out_dir: Path, data_root: Optional[str] = None, quick: bool = False, see
 
 
 def _measure(objectives: Sequence[str], seeds: int, plan: Dict[str, int]) -> List[Dict[str, Any]]:
-    from multimodal import evaluate as ev
-
     rows: List[Dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-multimodal-") as tmp:
         for name in objectives:
@@ -113,7 +112,6 @@ def _pretrain(name: str, seed: int, steps: int, out: Path) -> Dict[str, Any]:
 def _notes(rows: List[Dict[str, Any]], wall: float, threads: int) -> str:
     """Paired differences (objective minus baseline, same test item under the same seed) with 95% CIs."""
     from graphfm.stats import paired_difference
-    from multimodal.evaluate import BASELINES, RAW
 
     lines = ["", "## Paired differences", "",
              "Objective minus baseline on the same test item under the same pretraining seed, pooled over "
@@ -126,8 +124,8 @@ def _notes(rows: List[Dict[str, Any]], wall: float, threads: int) -> str:
             cells.setdefault((r["protocol"], r["target"], r["task"]), []).append(r)
     for (_, target, task), cell in cells.items():
         lower_better = cell[0].get("unit") == "MSE"
-        objectives = [r for r in cell if r["method"] not in BASELINES and not r["method"].endswith("_itm_head")]
-        baselines = [r for r in cell if r["method"] in BASELINES]
+        objectives = [r for r in cell if r["method"] not in ev.BASELINES and not r["method"].endswith("_itm_head")]
+        baselines = [r for r in cell if r["method"] in ev.BASELINES]
         for obj in objectives:
             for base in baselines:
                 d = paired_difference(obj["accuracies"], base["accuracies"])
@@ -141,7 +139,7 @@ def _notes(rows: List[Dict[str, Any]], wall: float, threads: int) -> str:
     lines += ["", "## Verdicts", ""]
     for method, items in verdicts.items():
         beats_random = all(v.startswith("better") for v in items if "random_init" in v)
-        raw = [v for v in items if any(f"than {b} " in v for b in set(RAW.values()) | {"bow_x_regions"})]
+        raw = [v for v in items if any(f"than {b} " in v for b in set(ev.RAW.values()) | {"bow_x_regions"})]
         below_raw = [v for v in raw if not v.startswith("better")]
         text = f"- **{method}**: " + ("beats its random-init encoder on every probe" if beats_random else
                                       "does NOT beat its random-init encoder on every probe: " +
