@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterable, Optional, Sequence, Union
 
 import torch
 
-__all__ = ["summarise", "paired_difference", "t_quantile", "effective_rank", "mean_cosine"]
+__all__ = ["summarise", "paired_difference", "format_interval", "t_quantile", "effective_rank", "mean_cosine"]
 
 Numbers = Union[torch.Tensor, Sequence[float], Iterable[float]]
 
@@ -64,6 +64,19 @@ def paired_difference(a: Numbers, b: Numbers, confidence: float = 0.95) -> Dict[
     mean = float(d.mean())
     half = t_quantile(0.5 + confidence / 2, n - 1) * float(d.std(unbiased=True)) / math.sqrt(n) if n > 1 else math.inf
     return {"diff": mean, "low": mean - half, "high": mean + half, "n": n, "wins": float((d > 0).double().mean())}
+
+
+def format_interval(d: Dict[str, float], digits: int = 2, sep: str = " ") -> str:
+    """A difference and its interval as text: ``"+1.23 [+0.45, +2.01]"``.
+
+    Args:
+        d (dict): ``diff``, ``low`` and ``high`` (e.g. :func:`paired_difference`'s result).
+        digits (int): Decimals. (default: ``2``)
+        sep (str): Between the difference and the bracket (``" | "`` puts them in two table
+            cells). (default: ``" "``)
+    """
+    f = f"+.{digits}f"
+    return f"{d['diff']:{f}}{sep}[{d['low']:{f}}, {d['high']:{f}}]"
 
 
 def t_quantile(p: float, dof: int) -> float:

@@ -34,6 +34,8 @@ import torch
 
 from graphfm.bench.base import BENCHMARKS, write_results
 from graphfm.errors import ConfigError
+from graphfm.report import markdown_table
+from graphfm.stats import format_interval, paired_difference
 from multimodal import evaluate as ev
 
 NAME = "multimodal"
@@ -111,12 +113,10 @@ def _pretrain(name: str, seed: int, steps: int, out: Path) -> Dict[str, Any]:
 
 def _notes(rows: List[Dict[str, Any]], wall: float, threads: int) -> str:
     """Paired differences (objective minus baseline, same test item under the same seed) with 95% CIs."""
-    from graphfm.stats import paired_difference
-
     lines = ["", "## Paired differences", "",
              "Objective minus baseline on the same test item under the same pretraining seed, pooled over "
-             "seeds (95% t-interval). Accuracy cells: higher is better; MSE cells: lower is better.", "",
-             "| target | task | objective | baseline | diff | 95% CI | pairs | verdict |", "|---|---|---|---|---|---|---|---|"]
+             "seeds (95% t-interval). Accuracy cells: higher is better; MSE cells: lower is better.", ""]
+    table = []
     verdicts: Dict[str, List[str]] = {}
     cells: Dict[tuple, List[Dict[str, Any]]] = {}
     for r in rows:
@@ -132,10 +132,10 @@ def _notes(rows: List[Dict[str, Any]], wall: float, threads: int) -> str:
                 better = d["high"] < 0 if lower_better else d["low"] > 0
                 worse = d["low"] > 0 if lower_better else d["high"] < 0
                 verdict = "better" if better else ("worse" if worse else "no clear difference")
-                f = ".4f" if lower_better else ".2f"
-                lines.append(f"| {target} | {task} | {obj['method']} | {base['method']} | {d['diff']:+{f}} | "
-                             f"[{d['low']:+{f}}, {d['high']:+{f}}] | {d['n']} | {verdict} |")
+                table.append([target, task, obj["method"], base["method"],
+                              format_interval(d, 4 if lower_better else 2, sep=" | "), d["n"], verdict])
                 verdicts.setdefault(obj["method"], []).append(f"{verdict} than {base['method']} on {task}")
+    lines += markdown_table(["target", "task", "objective", "baseline", "diff", "95% CI", "pairs", "verdict"], table)
     lines += ["", "## Verdicts", ""]
     for method, items in verdicts.items():
         beats_random = all(v.startswith("better") for v in items if "random_init" in v)

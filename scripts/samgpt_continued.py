@@ -80,7 +80,8 @@ def adapt_rows(target: str, nets: dict, times: dict, graph, labels, tasks: int, 
 
 
 def markdown(rows: list, tasks: int, seeds: int, rotation: bool) -> str:
-    from graphfm.stats import paired_difference
+    from graphfm.report import markdown_table
+    from graphfm.stats import format_interval, paired_difference
 
     by = {(r["target"], r["method"]): r for r in rows}
     targets = list(dict.fromkeys(r["target"] for r in rows))
@@ -88,28 +89,23 @@ def markdown(rows: list, tasks: int, seeds: int, rotation: bool) -> str:
              f"{tasks} tasks x {seeds} seeds per target, every method on the same tasks; one pretraining seed. "
              "Training seconds: pretraining on the sources, or the training on the target. Basis rotation: "
              + ("while pretraining on the sources (the configs' default), never on the target." if rotation else
-                "none (measured before it became the configs' default)."), "",
-             "| target | " + " | ".join(METHODS) + " |", "|---" * (len(METHODS) + 1) + "|"]
-    for t in targets:
-        lines.append(f"| {t} | " + " | ".join(f"{by[(t, m)]['mean']:.2f} ({by[(t, m)]['train_seconds']:.0f} s)"
-                                               for m in METHODS) + " |")
-    lines += ["", "## Paired differences (points, 95 % t-interval over the tasks)", "",
-              "| target | " + " | ".join(f"{a} − {b}" for a, b in PAIRS) + " |", "|---" * (len(PAIRS) + 1) + "|"]
+                "none (measured before it became the configs' default)."), ""]
+    lines += markdown_table(["target", *METHODS], [
+        [t, *(f"{by[(t, m)]['mean']:.2f} ({by[(t, m)]['train_seconds']:.0f} s)" for m in METHODS)] for t in targets])
+    lines += ["", "## Paired differences (points, 95 % t-interval over the tasks)", ""]
     pooled = {p: ([], []) for p in PAIRS}
+    table = []
     for t in targets:
         cells = []
         for a, b in PAIRS:
             d = paired_difference(by[(t, a)]["accuracies"], by[(t, b)]["accuracies"])
             pooled[(a, b)][0].extend(by[(t, a)]["accuracies"])
             pooled[(a, b)][1].extend(by[(t, b)]["accuracies"])
-            cells.append(f"{d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]")
-        lines.append(f"| {t} | " + " | ".join(cells) + " |")
+            cells.append(format_interval(d))
+        table.append([t, *cells])
     if len(targets) > 1:
-        cells = []
-        for pair in PAIRS:
-            d = paired_difference(*pooled[pair])
-            cells.append(f"{d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]")
-        lines.append("| all (pooled) | " + " | ".join(cells) + " |")
+        table.append(["all (pooled)", *(format_interval(paired_difference(*pooled[pair])) for pair in PAIRS)])
+    lines += markdown_table(["target", *(f"{a} − {b}" for a, b in PAIRS)], table)
     return "\n".join(lines) + "\n"
 
 

@@ -71,21 +71,19 @@ def measure(target: str, work: Path, tasks: int, seeds: int) -> list:
 
 
 def markdown(rows: list, tasks: int, seeds: int) -> str:
-    from graphfm.stats import paired_difference
+    from graphfm.report import markdown_table
+    from graphfm.stats import format_interval, paired_difference
 
     by = {(r["target"], r["method"]): r for r in rows}
     targets = list(dict.fromkeys(r["target"] for r in rows))
     lines = ["", "## One-shot node accuracy (%) on half B, default adaptation", "",
-             f"{tasks} tasks x {seeds} seeds, every method on the same tasks; one pretraining seed (the config's).", "",
-             "| target | " + " | ".join(METHODS) + " |", "|---" * (len(METHODS) + 1) + "|"]
-    for t in targets:
-        lines.append(f"| {t} | " + " | ".join(f"{by[(t, m)]['mean']:.2f}" for m in METHODS) + " |")
-    lines += ["", "## Paired differences (points, 95 % t-interval over the tasks)", "",
-              "| target | " + " | ".join(f"{a} − {b}" for a, b in PAIRS) + " |", "|---" * (len(PAIRS) + 1) + "|"]
-    for t in targets:
-        cells = [paired_difference(by[(t, a)]["accuracies"], by[(t, b)]["accuracies"]) for a, b in PAIRS]
-        lines.append(f"| {t} | " + " | ".join(f"{d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]"
-                                               for d in cells) + " |")
+             f"{tasks} tasks x {seeds} seeds, every method on the same tasks; one pretraining seed (the config's).", ""]
+    lines += markdown_table(["target", *METHODS], [[t, *(f"{by[(t, m)]['mean']:.2f}" for m in METHODS)]
+                                                   for t in targets])
+    lines += ["", "## Paired differences (points, 95 % t-interval over the tasks)", ""]
+    lines += markdown_table(["target", *(f"{a} − {b}" for a, b in PAIRS)], [
+        [t, *(format_interval(paired_difference(by[(t, a)]["accuracies"], by[(t, b)]["accuracies"])) for a, b in PAIRS)]
+        for t in targets])
     return "\n".join(lines) + "\n"
 
 

@@ -101,29 +101,28 @@ def measure(label: str, variant: dict, held_out: str, work: Path, tasks: int, se
 
 
 def markdown(rows: list, tasks: int, seeds: int) -> str:
-    from graphfm.stats import paired_difference
+    from graphfm.report import markdown_table
+    from graphfm.stats import format_interval, paired_difference
 
     held = list(dict.fromkeys(r["held_out"] for r in rows))
     lines = ["", f"## SAMGPT choices, measured on held-out sources ({', '.join(held)})", "",
              f"- one-shot node classification on the held-out source, {tasks} tasks x {seeds} seeds, default "
              "adaptation; pretraining: `configs/samgpt/cora.yaml` on its other sources with the variant's changes "
              "(one pretraining seed)",
-             "- Δ = pretrained − the same network untrained, paired by task, 95 % t-interval", "",
-             "| variant | held out | sources | pretrained | untrained | Δ [95 % CI] | pretrain s |",
-             "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        d = r["difference"]
-        lines.append(f"| {r['variant']} | {r['held_out']} | {len(r['datasets'])} | {r['pretrained_mean']:.2f} | "
-                     f"{r['untrained_mean']:.2f} | {d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}] | "
-                     f"{r['pretrain_seconds']:.0f} |")
+             "- Δ = pretrained − the same network untrained, paired by task, 95 % t-interval", ""]
+    lines += markdown_table(["variant", "held out", "sources", "pretrained", "untrained", "Δ [95 % CI]", "pretrain s"],
+                            [[r["variant"], r["held_out"], len(r["datasets"]), f"{r['pretrained_mean']:.2f}",
+                              f"{r['untrained_mean']:.2f}", format_interval(r["difference"]),
+                              f"{r['pretrain_seconds']:.0f}"] for r in rows])
     if len(held) > 1:
-        lines += ["", "Pooled over the held-out sources (every task of every held-out source one pair):", "",
-                  "| variant | held out | Δ [95 % CI] |", "|---|---|---|"]
+        lines += ["", "Pooled over the held-out sources (every task of every held-out source one pair):", ""]
+        table = []
         for label in dict.fromkeys(r["variant"] for r in rows):
             runs = [r for r in rows if r["variant"] == label]
             d = paired_difference([a for r in runs for a in r["pretrained_accuracies"]],
                                   [a for r in runs for a in r["untrained_accuracies"]])
-            lines.append(f"| {label} | {len(runs)} | {d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}] |")
+            table.append([label, len(runs), format_interval(d)])
+        lines += markdown_table(["variant", "held out", "Δ [95 % CI]"], table)
     return "\n".join(lines) + "\n" + against_committed(rows)
 
 
@@ -140,7 +139,8 @@ FAMILIES = {"random rotation of the aligned features every step": "random rotati
 def against_committed(rows: list) -> str:
     """Each variant family minus the committed objective, paired by held-out source, pretraining seed
     and task (the pretrained networks' accuracies), pooled; empty without committed runs."""
-    from graphfm.stats import paired_difference
+    from graphfm.report import markdown_table
+    from graphfm.stats import format_interval, paired_difference
 
     committed = {(r["held_out"], _family_and_seed(r["variant"])[1]): r for r in rows
                  if r["variant"].startswith("committed")}
@@ -151,15 +151,15 @@ def against_committed(rows: list) -> str:
             families.setdefault(family, []).append((r, committed[(r["held_out"], seed)]))
     if not families:
         return ""
-    lines = ["", "Variant − committed objective, paired by held-out source, pretraining seed and task:", "",
-             "| variant | held out | seeds | pairs | Δ [95 % CI] |", "|---|---|---|---|---|"]
+    lines = ["", "Variant − committed objective, paired by held-out source, pretraining seed and task:", ""]
+    table = []
     for family, pairs in families.items():
         d = paired_difference([a for r, _ in pairs for a in r["pretrained_accuracies"]],
                               [b for _, c in pairs for b in c["pretrained_accuracies"]])
         held = ", ".join(dict.fromkeys(r["held_out"] for r, _ in pairs))
         seeds = sorted({_family_and_seed(r["variant"])[1] for r, _ in pairs})
-        lines.append(f"| {family} | {held} | {seeds} | {d['n']} | {d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}] |")
-    return "\n".join(lines) + "\n"
+        table.append([family, held, seeds, d["n"], format_interval(d)])
+    return "\n".join(lines + markdown_table(["variant", "held out", "seeds", "pairs", "Δ [95 % CI]"], table)) + "\n"
 
 
 #: The two networks of every run, as benchmark methods.
@@ -194,6 +194,8 @@ def write(out: Path, runs: list, tasks: int, seeds: int) -> None:
 
 
 def main() -> None:
+    from graphfm.stats import format_interval
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True, help="output path without suffix")
     parser.add_argument("--group", choices=sorted(GROUPS), default="mix")
@@ -223,7 +225,7 @@ def main() -> None:
             rows.append(measure(label, variant, held_out, Path(args.work), args.tasks, args.seeds))
             d = rows[-1]["difference"]
             print(f"{label} / {held_out}: {rows[-1]['pretrained_mean']:.2f} vs {rows[-1]['untrained_mean']:.2f} "
-                  f"({d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}])", flush=True)
+                  f"({format_interval(d)})", flush=True)
     write(Path(args.out), rows, args.tasks, args.seeds)
 
 

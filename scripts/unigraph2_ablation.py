@@ -29,7 +29,8 @@ def main() -> None:
     from graphfm.bench.unigraph2 import _pretrain, ensure_image_encoder, experiment, sources_for
     from graphfm.data import load_graph
     from graphfm.models.unigraph2 import UniGraph2
-    from graphfm.stats import effective_rank, paired_difference
+    from graphfm.report import markdown_row, markdown_table
+    from graphfm.stats import effective_rank, format_interval, paired_difference
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
@@ -43,7 +44,7 @@ def main() -> None:
     lines = ["# UniGraph2 ablations on held-out Cora-TAG (diagnostic; seed 0)", "",
              f"Pretrained − untrained (same network, `untrained_copy(0)`), the same {args.tasks} tasks, paired 95 % "
              "t-interval; rank ratio = effective rank of the scored embeddings / untrained.", "",
-             "| variant | 1-shot | 5-shot | rank ratio |", "|---|---|---|---|"]
+             *markdown_table(["variant", "1-shot", "5-shot", "rank ratio"], [])]
     if args.append and Path(args.out).is_file():
         lines = Path(args.out).read_text().splitlines()
     for label, (objective, other) in VARIANTS.items():
@@ -64,8 +65,8 @@ def main() -> None:
         for k in (1, 5):
             few = sample_tasks(data.y, k, args.tasks, seed=0)
             d = paired_difference(prototype_accuracy(pre, few), prototype_accuracy(raw, few))
-            cells.append(f"{d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]")
-        lines.append(f"| {label} | {cells[0]} | {cells[1]} | {effective_rank(pre) / effective_rank(raw):.2f} |")
+            cells.append(format_interval(d))
+        lines.append(markdown_row([label, *cells, f"{effective_rank(pre) / effective_rank(raw):.2f}"]))
         print(lines[-1], flush=True)
         Path(args.out).write_text("\n".join(lines) + "\n")
 

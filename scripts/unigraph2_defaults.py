@@ -118,7 +118,8 @@ def differences(rows: list) -> dict:
 
 def markdown(rows: list, records: list, steps: int, tasks: int) -> str:
     """One line per variant: paired differences pooled over the seeds it ran with."""
-    from graphfm.stats import paired_difference
+    from graphfm.report import markdown_table
+    from graphfm.stats import format_interval, paired_difference
 
     diff = differences(rows)
     keys = list(dict.fromkeys(k[2] for k in diff))
@@ -129,9 +130,10 @@ def markdown(rows: list, records: list, steps: int, tasks: int) -> str:
              "effective rank of the embeddings (label-free) of Photo, Computers, CiteSeer-TAG and FacebookPagePage-TAG. "
              "Δ = pretrained − untrained (the same network, `untrained_copy(seed)`), pooled over the seeds; "
              "[95 % t-interval over the pooled tasks] and (each seed's mean) when there is more than one seed; the "
-             "interval does not cover the variation between pretraining seeds, which the per-seed means show.", "",
-             "| variant | " + " | ".join(f"{k}-shot Δ" for k in keys) + " | pretrained accuracy (mean of the Photo and Computers cells) "
-             "| rank ratio " + " | ".join(GRAPHS) + " | seconds |", "|---|" + "---|" * (len(keys) + len(GRAPHS) + 2)]
+             "interval does not cover the variation between pretraining seeds, which the per-seed means show.", ""]
+    header = ["variant", *(f"{k}-shot Δ" for k in keys), "pretrained accuracy (mean of the Photo and Computers cells)",
+              f"rank ratio {GRAPHS[0]}", *GRAPHS[1:], "seconds"]
+    table = []
     for label in dict.fromkeys(r["variant"] for r in records):
         runs = [r for r in records if r["variant"] == label]
         cells = []
@@ -144,7 +146,7 @@ def markdown(rows: list, records: list, steps: int, tasks: int) -> str:
             if len(runs) > 1:
                 pd = paired_difference(pooled, [0.0] * len(pooled))
                 per_seed = " / ".join(f"{sum(run) / len(run):+.1f}" for run in per_run)
-                cells.append(f"{pd['diff']:+.2f} [{pd['low']:+.2f}, {pd['high']:+.2f}] ({per_seed})")
+                cells.append(f"{format_interval(pd)} ({per_seed})")
             else:
                 cells.append(f"{sum(pooled) / len(pooled):+.2f}")
         ranks = [f"{sum(r['ranks'][g] for r in runs) / len(runs):.2f}" if all(g in r["ranks"] for r in runs)
@@ -152,9 +154,8 @@ def markdown(rows: list, records: list, steps: int, tasks: int) -> str:
         secs = sum(r["seconds"] for r in runs) / len(runs)
         own = [r["mean"] for r in rows if r["variant"] == label and r["method"] == "unigraph2"
                and r["target"] in IN_DOMAIN]
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {sum(own) / len(own):.2f} | " + " | ".join(ranks)
-                     + f" | {secs:.0f} |")
-    return "\n".join(lines) + "\n"
+        table.append([label, *cells, f"{sum(own) / len(own):.2f}", *ranks, f"{secs:.0f}"])
+    return "\n".join(lines + markdown_table(header, table)) + "\n"
 
 
 def write(out: Path, rows: list, records: list, steps: int, tasks: int) -> None:

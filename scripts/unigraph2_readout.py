@@ -86,7 +86,8 @@ def measure(run: Path, seed: int, tasks: int, graphs=SCORED, readouts=tuple(READ
 
 
 def markdown(rows: list) -> str:
-    from graphfm.stats import paired_difference
+    from graphfm.report import markdown_table
+    from graphfm.stats import format_interval as interval, paired_difference
 
     cells = list(dict.fromkeys((r["target"], r["shots"]) for r in rows))
     index = {(r["readout"], r["target"], r["shots"], r["method"], r["seed"]): r for r in rows}
@@ -95,30 +96,30 @@ def markdown(rows: list) -> str:
     def pooled(readout: str, target: str, shots: int, method: str = "unigraph2") -> list:
         return [x for s in seeds for x in index[(readout, target, shots, method, s)]["accuracies"]]
 
-    def interval(d: dict) -> str:
-        return f"{d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]"
-
     lines = ["", "## Readouts, pretrained (and − untrained), pooled over the checkpoints", "",
              f"Prototype accuracy of the pretrained model (mean over the tasks of seeds {seeds}) and, in brackets, "
-             "its paired difference to the same network untrained with the same readout.", "",
-             "| readout | " + " | ".join(f"{t} {k}-shot" for t, k in cells) + " |", "|---|" + "---|" * len(cells)]
+             "its paired difference to the same network untrained with the same readout.", ""]
+    columns = [f"{t} {k}-shot" for t, k in cells]
+    table = []
     for readout in dict.fromkeys(r["readout"] for r in rows):
         out = []
         for target, shots in cells:
             a = pooled(readout, target, shots)
             out.append(f"{sum(a) / len(a):.2f} ({interval(paired_difference(a, pooled(readout, target, shots, 'random_init')))})")
-        lines.append(f"| {readout} | " + " | ".join(out) + " |")
+        table.append([readout, *out])
+    lines += markdown_table(["readout", *columns], table)
     if not any(r["readout"] == "last" for r in rows):
         return "\n".join(lines) + "\n"
     lines += ["", "## Each readout − the last layer, pretrained model, the same tasks", "",
               "Paired difference [95 % t-interval] over the tasks of every checkpoint, per cell and pooled over the cells.",
-              "", "| readout | " + " | ".join(f"{t} {k}-shot" for t, k in cells) + " | pooled |",
-              "|---|" + "---|" * (len(cells) + 1)]
+              ""]
+    table = []
     for readout in dict.fromkeys(r["readout"] for r in rows if r["readout"] != "last"):
         pairs = [(pooled(readout, t, k), pooled("last", t, k)) for t, k in cells]
         diffs = [paired_difference(a, b) for a, b in pairs]
         total = paired_difference([x for a, _ in pairs for x in a], [x for _, b in pairs for x in b])
-        lines.append(f"| {readout} | " + " | ".join(interval(d) for d in diffs + [total]) + " |")
+        table.append([readout, *(interval(d) for d in diffs + [total])])
+    lines += markdown_table(["readout", *columns, "pooled"], table)
     return "\n".join(lines) + "\n"
 
 

@@ -2,11 +2,12 @@
 
 ``graphfm bench NAME --out DIR`` writes ``DIR/NAME.json``::
 
-    {"machine": str, "date": str, "command": str,
+    {"machine": str, "date": str, "commit": str, "command": str,
      "rows": [{"target": str, "task": str, "method": str, "mean": float, "std": float,
                "n": int, "seconds": float, ...}]}
 
-and ``DIR/NAME.md``, the same rows as a Markdown table.
+and ``DIR/NAME.md``, the same rows as a Markdown table. ``commit`` is the git commit of
+the source the numbers were made with (:func:`source_commit`).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from graphfm.io import write_json, write_text
+from graphfm.report import markdown_table
 from graphfm.registry import Registry
 
 BENCHMARKS = Registry("benchmark", group="graphfm.benchmarks")
@@ -44,6 +46,30 @@ def command_line() -> str:
         else " ".join(sys.argv)
 
 
+def source_commit() -> str:
+    """The short hash of the git commit graphfm runs from, with ``+dirty`` when tracked files have
+    uncommitted changes; ``graphfm <version>`` when graphfm is not run from a git checkout."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+
+    def git(*args: str) -> Optional[str]:
+        try:
+            out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    top = git("rev-parse", "--show-toplevel")
+    head = git("rev-parse", "--short", "HEAD") if top and Path(top).resolve() == root else None
+    if not head:
+        from graphfm import __version__
+
+        return f"graphfm {__version__}"
+    changes = git("status", "--porcelain", "--untracked-files=no")
+    return head + ("+dirty" if changes else "")
+
+
 def write_results(out_dir: Path, name: str, rows: List[Dict[str, Any]], command: Optional[str] = None,
                   extra_md: str = "", columns: Optional[Sequence[str]] = None,
                   extra: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
@@ -64,6 +90,7 @@ def write_results(out_dir: Path, name: str, rows: List[Dict[str, Any]], command:
     payload: Dict[str, Any] = {
         "machine": machine_description(),
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": source_commit(),
         "command": command or command_line(),
         "rows": rows,
     }
@@ -79,17 +106,7 @@ def markdown_report(name: str, payload: Dict[str, Any], columns: Optional[Sequen
     if columns is None:
         columns = list(dict.fromkeys(k for row in rows for k in row))
     lines = [f"# {name}", "", f"- machine: {payload['machine']}", f"- date: {payload['date']}",
+             *([f"- commit: {payload['commit']}"] if payload.get("commit") else []),
              f"- command: `{payload['command']}`", ""]
-    lines.append("| " + " | ".join(columns) + " |")
-    lines.append("|" + "---|" * len(columns))
-    for row in rows:
-        lines.append("| " + " | ".join(_fmt(row.get(c, "")) for c in columns) + " |")
+    lines += markdown_table(columns, [[row.get(c, "") for c in columns] for row in rows])
     return "\n".join(lines) + "\n"
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    if value is None:
-        return "–"
-    return str(value)

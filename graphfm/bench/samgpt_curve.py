@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from graphfm.bench.base import BENCHMARKS, write_results
-from graphfm.stats import paired_difference
+from graphfm.report import markdown_table
+from graphfm.stats import format_interval, paired_difference
 
 __all__ = ["run", "TARGETS", "SNAPSHOTS"]
 
@@ -105,14 +106,14 @@ def default_steps(run_dir: Path) -> int:
 def _markdown(rows: List[Dict[str, Any]], png: Optional[Path], total: float) -> str:
     lines = ["", "## One-shot node accuracy (%) after each amount of pretraining", "",
              "Same adaptation and the same tasks for every point; difference to the untrained network (0 steps) "
-             "with its paired 95 % interval.", "",
-             "| target | point | steps | accuracy | − untrained (95 % CI) |", "|---|---|---|---|---|"]
+             "with its paired 95 % interval.", ""]
+    table = []
     for target in dict.fromkeys(r["target"] for r in rows):
         by = {r["method"]: r for r in rows if r["target"] == target}
         for r in sorted(by.values(), key=lambda r: r["steps"]):
             d = paired_difference(r["accuracies"], by["no_pretrain"]["accuracies"])
-            lines.append(f"| {target} | {r['method']} | {r['steps']} | {r['mean']:.2f} | {d['diff']:+.2f} "
-                         f"[{d['low']:+.2f}, {d['high']:+.2f}] |")
+            table.append([target, r["method"], r["steps"], r["mean"], format_interval(d)])
+    lines += markdown_table(["target", "point", "steps", "accuracy", "− untrained (95 % CI)"], table)
     lines += ["", f"`converged`: stopped after {PATIENCE} steps without a lower training loss (at most {MAX_STEPS}), "
               "best weights kept; `default`: the config as committed.", ""]
     if png is not None:

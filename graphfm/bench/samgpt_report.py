@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from graphfm.stats import paired_difference
+from graphfm.report import markdown_table
+from graphfm.stats import format_interval, paired_difference
 
 #: SAMGPT's one-shot accuracy (%) in the paper (Tables 2 and 3): (node, graph).
 PAPER: Dict[str, tuple] = {"Cora": (47.80, 55.35), "CiteSeer": (36.38, 38.75), "Photo": (58.71, 58.75),
@@ -30,7 +31,7 @@ def _cells(rows: List[Dict[str, Any]]) -> Dict[tuple, Dict[str, Dict[str, Any]]]
 
 def _ci(d: Dict[str, float]) -> str:
     mark = " ✓" if d["low"] > 0 else (" ✗" if d["high"] < 0 else "")
-    return f"{d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]{mark}"
+    return format_interval(d) + mark
 
 
 def summary_markdown(rows: List[Dict[str, Any]], timing: Dict[str, Dict[str, float]], total: float,
@@ -59,28 +60,30 @@ def summary_markdown(rows: List[Dict[str, Any]], timing: Dict[str, Dict[str, flo
                   "Adaptation of samgpt, no_pretrain and target_ssl: "
                   f"`{settings.get('adaptation')}`. `supervised_gcn` is SGC (softmax regression on Â²X) trained on "
                   "each task's support.  "]
-    lines += ["", "## Time (seconds)", "", "| target | pretraining | target_ssl training | total |", "|---|---|---|---|"]
-    lines += [f"| {t} | {v['pretrain_seconds']} | {v.get('target_ssl_seconds', '–')} | {v['seconds']} |"
-              for t, v in timing.items()]
-    lines += [f"| all | | | {total} |", ""]
+    lines += ["", "## Time (seconds)", ""]
+    lines += markdown_table(["target", "pretraining", "target_ssl training", "total"],
+                            [*([t, v["pretrain_seconds"], v.get("target_ssl_seconds", "–"), v["seconds"]]
+                               for t, v in timing.items()), ["all", "", "", total]], fmt=str)
+    lines += [""]
     return "\n".join(lines)
 
 
 def protocol_section(rows: List[Dict[str, Any]], protocol: str) -> List[str]:
     """Means table, paired-difference table and verdicts of one protocol."""
     cells = _cells(rows)
-    lines = ["", f"## Protocol `{protocol}`: one-shot accuracy (%), every method on the same tasks", "",
-             "| target | task | paper | " + " | ".join(METHODS) + " |", "|---|---|---|" + "---|" * len(METHODS)]
+    lines = ["", f"## Protocol `{protocol}`: one-shot accuracy (%), every method on the same tasks", ""]
+    means = []
     for (target, task), by in cells.items():
         paper = PAPER.get(target, (None, None))[0 if task == "node" else 1]
-        vals = [f"{by[m]['mean']:.2f}" if m in by else "–" for m in METHODS]
         note = " ¹" if target in FEATURE_NOTES else ""
-        lines.append(f"| {target}{note} | {task} | {paper if paper is not None else '–'} | " + " | ".join(vals) + " |")
+        means.append([f"{target}{note}", task, "–" if paper is None else str(paper),
+                      *(f"{by[m]['mean']:.2f}" if m in by else "–" for m in METHODS)])
+    lines += markdown_table(["target", "task", "paper", *METHODS], means, fmt=str)
     lines += ["", f"## Protocol `{protocol}`: paired differences (points, mean over the same tasks, 95 % t-interval)",
               "",
-              "✓ interval above zero, ✗ below zero.", "",
-              "| target | task | " + " | ".join(f"{a} − {b}" for a, b in PAIRS) + " |", "|---|---|" + "---|" * len(PAIRS)]
+              "✓ interval above zero, ✗ below zero.", ""]
     diffs: Dict[tuple, List[Dict[str, float]]] = {p: [] for p in PAIRS}
+    table = []
     for (target, task), by in cells.items():
         out = []
         for a, b in PAIRS:
@@ -90,7 +93,8 @@ def protocol_section(rows: List[Dict[str, Any]], protocol: str) -> List[str]:
                 out.append(_ci(d))
             else:
                 out.append("–")
-        lines.append(f"| {target} | {task} | " + " | ".join(out) + " |")
+        table.append([target, task, *out])
+    lines += markdown_table(["target", "task", *(f"{a} − {b}" for a, b in PAIRS)], table)
     return lines + ["", *verdicts(cells, diffs), ""]
 
 
@@ -102,13 +106,14 @@ def derived_section(rows: List[Dict[str, Any]]) -> List[str]:
     lines = ["## Targets nobody tuned for", "",
              "Each target's features through a random 300-d Gaussian projection, a fifth of its edges dropped, saved "
              "as a user's `.npz`; adapted (node, 1-shot) from the target's checkpoint (`samgpt`) and from the same "
-             "config trained for `trainer.max_steps=0` (`no_pretrain`). Goal: at least +2 points.", "",
-             "| derived target | samgpt | no_pretrain | samgpt − no_pretrain (95 % CI) | ≥ +2 |", "|---|---|---|---|---|"]
+             "config trained for `trainer.max_steps=0` (`no_pretrain`). Goal: at least +2 points.", ""]
+    table = []
     for (target, _), by in cells.items():
         if "samgpt" in by and "no_pretrain" in by:
             d = paired_difference(by["samgpt"]["accuracies"], by["no_pretrain"]["accuracies"])
-            lines.append(f"| {target} | {by['samgpt']['mean']:.2f} | {by['no_pretrain']['mean']:.2f} | {_ci(d)} | "
-                         f"{'yes' if d['diff'] >= 2 else 'no'} |")
+            table.append([target, f"{by['samgpt']['mean']:.2f}", f"{by['no_pretrain']['mean']:.2f}", _ci(d),
+                          "yes" if d["diff"] >= 2 else "no"])
+    lines += markdown_table(["derived target", "samgpt", "no_pretrain", "samgpt − no_pretrain (95 % CI)", "≥ +2"], table)
     return lines + [""]
 
 

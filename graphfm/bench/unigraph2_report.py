@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Tuple
 
-from graphfm.stats import paired_difference
+from graphfm.report import markdown_table
+from graphfm.stats import format_interval, paired_difference
 
 from graphfm.bench.unigraph2 import METHODS
 
@@ -17,6 +18,7 @@ PAIRS = (("unigraph2", "random_init"), ("unigraph2", "frozen_encoder"), ("unigra
          ("unigraph2_prompted", "target_ssl"), ("unigraph2_target_ssl", "target_ssl"),
          ("unigraph2_target_ssl", "random_init"), ("unigraph2_target_ssl", "frozen_encoder"))
 Cell = Tuple[str, str, int]   # (target, protocol, shots)
+COLUMNS = ("1-shot", "5-shot", "linear probe")
 
 
 def _label(protocol: str, shots: int) -> str:
@@ -42,15 +44,15 @@ def paired(a: Dict[str, Any], b: Dict[str, Any]) -> Dict[str, Any]:
 def _ci(d: Dict[str, Any]) -> str:
     mark = " ✓" if d["low"] > 0 else (" ✗" if d["high"] < 0 else "")
     seeds = ", ".join(f"{x:+.2f}" for x in d["per_seed"])
-    return f"{d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]{mark} (seeds: {seeds})"
+    return f"{format_interval(d)}{mark} (seeds: {seeds})"
 
 
 def report_markdown(rows: List[Dict[str, Any]], extra: Dict[str, Any]) -> str:
     """Everything under the row table of ``results/unigraph2.md``."""
     cells = _cells(rows)
     targets = list(dict.fromkeys(t for t, _, _ in cells))
-    lines = ["", "## Accuracy (%, mean ± std over tasks × seeds; probe: splits × seeds)", "",
-             "| target | method | 1-shot | 5-shot | linear probe |", "|---|---|---|---|---|"]
+    lines = ["", "## Accuracy (%, mean ± std over tasks × seeds; probe: splits × seeds)", ""]
+    table = []
     for target in targets:
         for method in METHODS:
             vals = []
@@ -59,23 +61,23 @@ def report_markdown(rows: List[Dict[str, Any]], extra: Dict[str, Any]) -> str:
                     vals.append((_label(protocol, shots), f"{by[method]['mean']:.2f} ± {by[method]['std']:.2f}"))
             v = dict(vals)
             if v:
-                lines.append(f"| {target} | {method} | {v.get('1-shot', '–')} | {v.get('5-shot', '–')} | "
-                             f"{v.get('linear probe', '–')} |")
+                table.append([target, method, *(v.get(c, "–") for c in COLUMNS)])
+    lines += markdown_table(["target", "method", *COLUMNS], table)
     lines += ["", "## Paired differences (points; 95 % t-interval over the pooled pairs; each seed's mean)", "",
               "✓ interval above zero, ✗ below zero. Pairs: the same task (probe split) under the same pretraining "
               "seed.", ""]
     diffs: Dict[Tuple[str, str, Cell], Dict[str, Any]] = {}
     for a, b in PAIRS:
-        lines += [f"**{a} − {b}**", "", "| target | 1-shot | 5-shot | linear probe |", "|---|---|---|---|"]
+        lines += [f"**{a} − {b}**", ""]
+        table = []
         for target in targets:
             out = {}
             for cell, by in cells.items():
                 if cell[0] == target and a in by and b in by:
                     diffs[(a, b, cell)] = paired(by[a], by[b])
                     out[_label(cell[1], cell[2])] = _ci(diffs[(a, b, cell)])
-            lines.append(f"| {target} | {out.get('1-shot', '–')} | {out.get('5-shot', '–')} | "
-                         f"{out.get('linear probe', '–')} |")
-        lines.append("")
+            table.append([target, *(out.get(c, "–") for c in COLUMNS)])
+        lines += markdown_table(["target", *COLUMNS], table) + [""]
     lines += collapse_section(extra.get("diagnostics", {}))
     lines += verdicts(cells, diffs, extra.get("diagnostics", {}))
     lines += notes(extra)
@@ -88,8 +90,8 @@ def collapse_section(diagnostics: Dict[str, Dict[str, Dict[str, float]]]) -> Lis
         return []
     lines = ["## Collapse: the scored embeddings of the target", "",
              "Effective rank (exp of the entropy of the centred singular values) and mean cosine, mean over seeds; "
-             "ratio = effective rank / that of `random_init`.", "",
-             "| target | method | effective rank | ratio to random_init | mean cosine |", "|---|---|---|---|---|"]
+             "ratio = effective rank / that of `random_init`.", ""]
+    table = []
     for target, by in diagnostics.items():
         base = by.get("random_init", {}).get("effective_rank")
         for method in METHODS:
@@ -97,8 +99,9 @@ def collapse_section(diagnostics: Dict[str, Dict[str, Dict[str, float]]]) -> Lis
                 continue
             d = by[method]
             ratio = f"{d['effective_rank'] / base:.2f}" if base else "–"
-            lines.append(f"| {target} | {method} | {d['effective_rank']:.1f} | {ratio} | {d['mean_cosine']:.3f} |")
-    return lines + [""]
+            table.append([target, method, f"{d['effective_rank']:.1f}", ratio, f"{d['mean_cosine']:.3f}"])
+    return lines + markdown_table(["target", "method", "effective rank", "ratio to random_init", "mean cosine"],
+                                  table) + [""]
 
 
 def verdicts(cells: Dict[Cell, Dict[str, Dict[str, Any]]], diffs: Dict[Tuple[str, str, Cell], Dict[str, Any]],
@@ -120,7 +123,7 @@ def verdicts(cells: Dict[Cell, Dict[str, Dict[str, Any]]], diffs: Dict[Tuple[str
                if (d := diffs.get(("unigraph2", "target_ssl", c)))]
         prompt = [f"{_label(c[1], c[2])} {d['diff']:+.2f}" for c in mine
                   if (d := diffs.get(("unigraph2_prompted", "unigraph2", c)))]
-        cont = [f"{_label(c[1], c[2])} {d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]" for c in mine
+        cont = [f"{_label(c[1], c[2])} {format_interval(d)}" for c in mine
                 if (d := diffs.get(("unigraph2_target_ssl", "target_ssl", c)))]
         lines += [f"- **{target}**: unigraph2 beats random_init and frozen_encoder in **{len(beats)} of "
                   f"{len(mine)}** cells; interval to random_init above zero at **{len(above)} of {len(shots)}** "

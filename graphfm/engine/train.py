@@ -1,11 +1,12 @@
 """``pretrain``: config -> data module -> model -> objective -> Lightning -> checkpoint."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Optional, Sequence, Tuple, Union
+from typing import Any, Iterator, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -90,24 +91,24 @@ def pretrain(config: Union[PathLike, ExperimentConfig, dict], out_dir: PathLike,
         callbacks.append(EmbeddingDiagnostics(tcfg.log_every))
     if tcfg.snapshots:
         callbacks.append(Snapshots(tcfg.snapshots, out_dir))
-    _quiet_lightning()
-    trainer = pl.Trainer(
-        max_steps=tcfg.max_steps, max_epochs=-1, accelerator=tcfg.accelerator, devices=tcfg.devices,
-        strategy=tcfg.strategy, num_nodes=tcfg.num_nodes, precision=precision,
-        gradient_clip_val=tcfg.grad_clip or None,
-        log_every_n_steps=max(1, min(tcfg.log_every, tcfg.max_steps)),
-        enable_progress_bar=tcfg.progress, enable_model_summary=False,
-        logger=pl.loggers.CSVLogger(str(out_dir), name="", version="logs"),
-        callbacks=callbacks + ([StepProgressBar()] if tcfg.progress else []),
-        enable_checkpointing=False, num_sanity_val_steps=0, limit_val_batches=0,
-        deterministic="warn" if not cuda else False, default_root_dir=str(out_dir),
-    )
-    module = PretrainModule(objective, tcfg, experiment=cfg.to_dict())
-    loader = datamodule.train_dataloader()
-    if state is not None:   # replay the data stream past the batches already trained on
-        loader = SkipBatches(loader, state["global_step"])
-    trainer.fit(module, train_dataloaders=loader, ckpt_path=str(state["path"]) if state else None,
-                weights_only=True)
+    with _quiet_lightning():     # Lightning's chatter, silenced for this run only
+        trainer = pl.Trainer(
+            max_steps=tcfg.max_steps, max_epochs=-1, accelerator=tcfg.accelerator, devices=tcfg.devices,
+            strategy=tcfg.strategy, num_nodes=tcfg.num_nodes, precision=precision,
+            gradient_clip_val=tcfg.grad_clip or None,
+            log_every_n_steps=max(1, min(tcfg.log_every, tcfg.max_steps)),
+            enable_progress_bar=tcfg.progress, enable_model_summary=False,
+            logger=pl.loggers.CSVLogger(str(out_dir), name="", version="logs"),
+            callbacks=callbacks + ([StepProgressBar()] if tcfg.progress else []),
+            enable_checkpointing=False, num_sanity_val_steps=0, limit_val_batches=0,
+            deterministic="warn" if not cuda else False, default_root_dir=str(out_dir),
+        )
+        module = PretrainModule(objective, tcfg, experiment=cfg.to_dict())
+        loader = datamodule.train_dataloader()
+        if state is not None:   # replay the data stream past the batches already trained on
+            loader = SkipBatches(loader, state["global_step"])
+        trainer.fit(module, train_dataloaders=loader, ckpt_path=str(state["path"]) if state else None,
+                    weights_only=True)
     if trainer.is_global_zero:
         if state is not None:
             merge_logs(previous_log, out_dir / "logs" / "metrics.csv", state["global_step"])
@@ -165,15 +166,30 @@ def _as_config(config: Union[PathLike, ExperimentConfig, dict], overrides: Seque
     return load_experiment(config, overrides)
 
 
-def _quiet_lightning() -> None:
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
-                 "lightning.fabric.utilities.seed", "lightning.pytorch.trainer.connectors.logger_connector"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=".*deterministic.*")
-    warnings.filterwarnings("ignore", message=".*IterableDataset.*__len__.*")
-    warnings.filterwarnings("ignore", message=".*treespec, LeafSpec.*")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+@contextlib.contextmanager
+def _quiet_lightning() -> Iterator[None]:
+    """Silence Lightning's info logs and the warnings it gives for every CPU run (few workers,
+    deterministic ops, iterable datasets) inside the block, and restore the caller's logger
+    levels, warning filters and ``TOKENIZERS_PARALLELISM`` after it: library code installs no
+    process-wide filter."""
+    names = ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
+             "lightning.fabric.utilities.seed", "lightning.pytorch.trainer.connectors.logger_connector")
+    levels = {name: logging.getLogger(name).level for name in names}
+    tokenizers = os.environ.get("TOKENIZERS_PARALLELISM")
+    try:
+        with warnings.catch_warnings():
+            for message in (".*does not have many workers.*", ".*deterministic.*", ".*IterableDataset.*__len__.*",
+                            ".*treespec, LeafSpec.*"):
+                warnings.filterwarnings("ignore", message=message)
+            for name in names:
+                logging.getLogger(name).setLevel(max(levels[name], logging.WARNING))
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+        if tokenizers is None:
+            os.environ.pop("TOKENIZERS_PARALLELISM", None)
 
 
 def _plot_losses(csv_path: Path, png_path: Path) -> None:

@@ -43,3 +43,11 @@ def test_effective_rank_and_mean_cosine_detect_collapse():
     assert effective_rank(iso) > 7.5 and abs(mean_cosine(iso)) < 0.05
     collapsed = torch.randn(2000, 1, generator=gen) @ torch.ones(1, 8) + 5.0
     assert effective_rank(collapsed) < 1.5 and mean_cosine(collapsed) > 0.9
+
+
+def test_format_interval_writes_signed_difference_and_bounds():
+    from graphfm.stats import format_interval
+
+    d = {"diff": 1.234, "low": -0.456, "high": 2.0}
+    assert format_interval(d) == "+1.23 [-0.46, +2.00]"
+    assert format_interval(d, 4, sep=" | ") == "+1.2340 | [-0.4560, +2.0000]"

@@ -93,3 +93,14 @@ def test_init_from_starts_from_another_runs_weights(tmp_path):
     assert not all(torch.equal(fresh.state_dict()[k], v) for k, v in first.state_dict().items())
     with pytest.raises(CheckpointError, match="model.safetensors|does not exist|not a"):
         pretrain(toy_config(1, init_from=str(tmp_path / "missing")), tmp_path / "d")
+
+
+def test_pretrain_leaves_warning_filters_and_logger_levels_alone(tmp_path):
+    import logging
+    import warnings
+
+    name = "lightning.pytorch.utilities.rank_zero"
+    level = logging.getLogger(name).level
+    before = list(warnings.filters)
+    pretrain(toy_config(2), tmp_path / "run")
+    assert warnings.filters == before and logging.getLogger(name).level == level

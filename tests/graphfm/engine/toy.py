@@ -28,8 +28,6 @@ class ToyData(DataModule):
 
 @MODELS.register("toy_linear")
 class ToyLinear(PretrainedModel):
-    model_name = "toy_linear"
-
     def __init__(self, in_dim: int, hidden: int = 8) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
