@@ -33,6 +33,17 @@ def _count(text: str) -> int:
     return value
 
 
+def _shots(text: str) -> int:
+    """An integer >= 0 (``adapt --shots``; 0 is zero-shot from the class names)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0: zero-shot from class names), got {value}")
+    return value
+
+
 def _check_out_file(path: str, example: str) -> None:
     """Refuse an output file path that cannot be written, before any work is done."""
     out = Path(path)
@@ -67,12 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", required=True, help="dataset name or path to a .npz/.pt graph")
     p.add_argument("--task", choices=("node", "graph", "item"), default="node",
                    help="node, graph, or item (few-shot on frozen item embeddings, e.g. multimodal checkpoints)")
-    p.add_argument("--shots", type=_count, default=1)
+    p.add_argument("--shots", type=_shots, default=1,
+                   help="support nodes per class; 0: zero-shot from the class names (text graphs, a model with a "
+                        "text encoder)")
     p.add_argument("--tasks", type=_count, default=100)
     p.add_argument("--seeds", type=_count, default=5)
     p.add_argument("--out", required=True, help="result JSON file")
     p.add_argument("--dual-prompts", action="store_true",
                    help="UniGraph2: tune SAMGPT-style holistic + specific prompts per task (graphfm.adapt.unigraph2)")
+    p.add_argument("--label-names", default=None, metavar="'A,B,C'",
+                   help="class names in class-id order, comma-separated (default: the target's label_names)")
+    p.add_argument("--template", default=None, metavar="'a text about {}'",
+                   help="text a class name is put in, one '{}' (default: the checkpoint's, else '{}')")
     _add_data_root(p)
 
     p = sub.add_parser("embed", help="write embeddings of a dataset as .npy (row i = node/graph i)")
@@ -130,8 +147,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
     _check_out_file(args.out, "result.json")
     result = run_adaptation(args.checkpoint, args.target, task=args.task, shots=args.shots, tasks=args.tasks,
-                            seeds=args.seeds, data_root=args.data_root,
-                            **({"dual_prompts": True} if args.dual_prompts else {}))
+                            seeds=args.seeds, data_root=args.data_root, label_names=args.label_names,
+                            template=args.template, **({"dual_prompts": True} if args.dual_prompts else {}))
     write_json(args.out, result)
     print(f"{result['target']} {result['task']} {result['shots']}-shot: "
           f"{result['mean']:.2f} ± {result['std']:.2f} % over {result['n']} tasks -> {args.out}")

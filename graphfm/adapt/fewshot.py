@@ -68,9 +68,13 @@ def sample_tasks(y: Tensor, shots: int, num_tasks: int, seed: int, max_query: in
     are that sample minus its own support, padded back to a common length with
     other non-support labelled items so that every task has the same ``Q``.
 
+    ``shots=0`` gives zero-shot tasks (scored from class names, see
+    :mod:`graphfm.adapt.names`): the queries of the 1-shot tasks of the same seed, with an
+    empty support, so that zero-shot and 1-shot results pair task by task.
+
     Args:
         y (Tensor): Labels ``[N]``; negative entries mark unlabelled items.
-        shots (int): Support items per class.
+        shots (int): Support items per class (``0``: zero-shot, see above).
         num_tasks (int): Number of tasks ``T``.
         seed (int): Seed of the sampling generator.
         max_query (int): Most queries per task. (default: ``1000``)
@@ -85,8 +89,11 @@ def sample_tasks(y: Tensor, shots: int, num_tasks: int, seed: int, max_query: in
             fewer items (no query would be left) -- the message names the class.
     """
     y = torch.as_tensor(y).long().view(-1).cpu()
+    if shots == 0:
+        one = sample_tasks(y, 1, num_tasks, seed, max_query, classes, query_items)
+        return FewShotTasks(one.support[:, :0], one.support_y[:, :0], one.query, one.query_y, one.classes, 0)
     if shots < 1 or num_tasks < 1:
-        raise DataError(f"shots ({shots}) and tasks ({num_tasks}) must both be at least 1")
+        raise DataError(f"shots ({shots}) must be at least 0 and tasks ({num_tasks}) at least 1")
     fixed = None
     if query_items is not None:
         fixed = torch.as_tensor(query_items).long().view(-1)
@@ -148,7 +155,14 @@ def class_prototypes(emb: Tensor, tasks: FewShotTasks) -> Tensor:
     Args:
         emb (Tensor): Item embeddings ``[N, D]`` shared by all tasks, or per-task
             embeddings ``[T, N, D]``.
+
+    Raises:
+        DataError: for zero-shot tasks (no support): score those from class names
+            (:func:`graphfm.adapt.names.label_aware_accuracy`).
     """
+    if tasks.shots < 1:
+        raise DataError("zero-shot tasks have no support to average; score them from class names with "
+                        "graphfm.adapt.names.label_aware_accuracy")
     sup = _gather(emb, tasks.support)                                            # [T, C*s, D]
     t, _, d = sup.shape
     return sup.view(t, tasks.num_classes, tasks.shots, d).mean(dim=2)

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
 
 from graphfm.adapt.fewshot import paper_tasks, prototype_accuracy, sample_tasks
 from graphfm.adapt.methods import ADAPTATIONS
+from graphfm.adapt.names import (DEFAULT_RULE, LabelRule, check_label_names, check_template, label_aware_predictions,
+                                 name_embeddings, parse_label_names, rule_for, task_accuracy)
 from graphfm.adapt.samgpt import PromptConfig, PromptTuner
 from graphfm.errors import ConfigError, DataError
 from graphfm.stats import summarise
 
-__all__ = ["run_adaptation", "adapt_model", "adapt_items", "few_shot_target", "choose_adaptation", "summarise"]
+__all__ = ["run_adaptation", "adapt_model", "adapt_with_names", "adapt_items", "few_shot_target", "choose_adaptation",
+           "summarise"]
 
 PROTOCOLS = ("graphfm", "paper")
 TASKS = ("node", "graph")
@@ -133,6 +136,44 @@ def adapt_model(model: Any, data: Any, labels: Tensor, task: str = "node", shots
     return summarise(torch.cat(accs), time.perf_counter() - start)
 
 
+def adapt_with_names(route: Any, data: Any, labels: Tensor, names: Sequence[str], rule: LabelRule = DEFAULT_RULE,
+                     shots: int = 1, tasks: int = 100, seeds: int = 5, max_query: int = 1000,
+                     protocol: str = "graphfm") -> Dict[str, Any]:
+    """Score nearest label-aware prototypes (:mod:`graphfm.adapt.names`) of ``route``'s frozen node
+    embeddings on ``seeds x tasks`` tasks of ``data``: zero-shot from the names for ``shots=0`` (on
+    the queries of the 1-shot tasks of the same seeds), names and supports mixed by ``rule`` otherwise.
+
+    Args:
+        route: A model or text baseline with ``embed(data)`` and ``embed_texts(texts, data)``.
+        data: The target graph.
+        labels (Tensor): Node labels ``[N]``.
+        names (list[str]): One class name per class id.
+        rule (LabelRule): How names become texts and mix with supports. (default: :data:`DEFAULT_RULE`)
+        shots (int): Supports per class, ``0`` for zero-shot. (default: ``1``)
+        tasks, seeds, max_query, protocol: As in :func:`adapt_model`.
+
+    Returns:
+        dict: ``mean``, ``std``, ``n``, ``seconds``, ``accuracies`` and ``balanced_accuracies``
+        (mean per-class recall of each task's queries), ``balanced_mean`` (percent, seed-major).
+    """
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"protocol '{protocol}' is unknown; valid: {', '.join(PROTOCOLS)}")
+    start = time.perf_counter()
+    names_emb = name_embeddings(route, names, data, rule)
+    with torch.no_grad():
+        emb = route.embed(data).detach().float()
+    accs: List[Tensor] = []
+    balanced: List[Tensor] = []
+    for seed in range(seeds):
+        few = task_sampler(protocol)(labels, shots, tasks, seed, max_query)
+        pred = label_aware_predictions(emb, few, names_emb, rule)
+        accs.append(task_accuracy(pred, few))
+        balanced.append(task_accuracy(pred, few, balanced=True))
+    out = summarise(torch.cat(accs), time.perf_counter() - start)
+    bal = summarise(torch.cat(balanced))
+    return {**out, "balanced_mean": bal["mean"], "balanced_accuracies": bal["accuracies"]}
+
+
 def adapt_items(emb: Tensor, labels: Tensor, shots: int = 1, tasks: int = 100, seeds: int = 5,
                 max_query: int = 1000) -> Dict[str, Any]:
     """Nearest-prototype few-shot accuracy on fixed item embeddings (``--task item``).
@@ -160,7 +201,9 @@ def item_target(model: Any, data: Any, name: str) -> Tuple[Tensor, Tensor]:
 
 
 def run_adaptation(checkpoint: Union[str, Path], target: str, task: str = "node", shots: int = 1,
-                   tasks: int = 100, seeds: int = 5, data_root: Optional[str] = None, **opts: Any) -> Dict[str, Any]:
+                   tasks: int = 100, seeds: int = 5, data_root: Optional[str] = None,
+                   label_names: Union[str, Sequence[str], None] = None, template: Optional[str] = None,
+                   **opts: Any) -> Dict[str, Any]:
     """Adapt a checkpoint to a target and report few-shot accuracy (``graphfm adapt``).
 
     Args:
@@ -171,20 +214,34 @@ def run_adaptation(checkpoint: Union[str, Path], target: str, task: str = "node"
             graphs of a graph set) or ``"item"`` (nearest prototypes of the frozen
             embeddings of the target's items, see :func:`item_target`: the only task of
             multimodal checkpoints). (default: ``"node"``)
-        shots (int): Support items per class. (default: ``1``)
+        shots (int): Support items per class; ``0``: zero-shot from the class names. (default: ``1``)
         tasks (int): Tasks per seed. (default: ``100``)
         seeds (int): Number of seeds. (default: ``5``)
         data_root (str, optional): Data root.
+        label_names (str or list[str], optional): Class names in class-id order (``"a,b,c"`` or a
+            list), in place of the target's ``label_names``.
+        template (str, optional): Where a name goes in its text (one ``"{}"``), in place of the
+            checkpoint's (or the library's) :class:`~graphfm.adapt.names.LabelRule` template.
         **opts: ``method``, ``ego_hops``, ``max_query``, ``progress`` and the fields of
             :class:`~graphfm.adapt.samgpt.PromptConfig` (``steps``, ``lr``, ``temperature``,
             ``alpha``, ``beta``, ``fanout``, ``chunk``); ``dual_prompts=True`` is
             ``method="dual_prompts"`` (UniGraph2, :mod:`graphfm.adapt.unigraph2`).
 
+    Node tasks of a target with class names (its ``label_names``, or ``label_names``), scored
+    with frozen prototypes (every model but SAMGPT by default; SAMGPT with ``method="frozen"``),
+    use the names through the model's :meth:`~graphfm.models.PretrainedModel.embed_texts`: names
+    and supports mixed by the checkpoint's rule (:func:`~graphfm.adapt.names.rule_for`), see
+    :func:`adapt_with_names`. A model without a route from text, or a target without names,
+    keeps the plain prototypes at ``shots >= 1``; ``shots=0`` needs both.
+
     Returns:
         dict: ``{"target", "task", "shots", "tasks", "seeds", "mean", "std", "n", "seconds",
-        "accuracies"}`` (accuracies in percent).
+        "accuracies"}`` (accuracies in percent); with names also ``balanced_mean``,
+        ``balanced_accuracies``, ``label_rule`` (``template``, ``w0``, ``kind``, ``weight`` at
+        these shots, ``source``) and ``label_names``.
     """
     from graphfm.models import PretrainedModel
+    from graphfm.models.base import NoTextRouteError
 
     cfg_keys = set(PromptConfig.__dataclass_fields__)
     run_keys = {"method", "ego_hops", "max_query", "progress"}
@@ -194,17 +251,59 @@ def run_adaptation(checkpoint: Union[str, Path], target: str, task: str = "node"
     if unknown:
         raise ConfigError(f"unknown adaptation option(s) {unknown}; valid: "
                           f"{', '.join(sorted(cfg_keys | run_keys | {'dual_prompts'}))}")
+    named = _check_name_options(task, shots, label_names, template)
+    if isinstance(label_names, str):
+        label_names = parse_label_names(label_names)
     model = PretrainedModel.from_pretrained(checkpoint)
     head = {"target": str(target), "task": task, "shots": shots, "tasks": tasks, "seeds": seeds}
     if task == "item":
         emb, labels = item_target(model, model.load_data(target, data_root), str(target))
         return {**head, **adapt_items(emb, labels, shots, tasks, seeds, max_query=int(opts.get("max_query", 1000)))}
-    adaptation = choose_adaptation(model, task, opts.get("method", "auto"))   # fails before the target loads
+    method = opts.get("method", "auto")
+    if shots == 0 and method == "auto":
+        method = "frozen"                                  # zero-shot scores the frozen embeddings
+    adaptation = choose_adaptation(model, task, method)   # fails before the target loads
+    if (shots == 0 or named) and adaptation != "prototypes":
+        raise ConfigError(f"class names score frozen embeddings (nearest label-aware prototypes), the '{adaptation}' "
+                          "adaptation does not use them: drop --dual-prompts, or use --shots >= 1 without "
+                          "--label-names / --template")
     data, ptr, labels = few_shot_target(model.load_data(target, data_root), str(target))
+    names = label_names if label_names is not None else getattr(data, "label_names", None)
+    if shots == 0 and not names:
+        raise DataError(f"--shots 0 (zero-shot) classifies from class names, and target '{target}' has no "
+                        "label_names: give them with --label-names 'name0,name1,...' (one per class, in class-id "
+                        "order), or use --shots >= 1")
+    if names and adaptation == "prototypes":
+        names = check_label_names(names, labels, "--label-names" if label_names is not None
+                                  else f"target '{target}' label_names")
+        rule, source = rule_for(model, template)
+        try:
+            scored = adapt_with_names(model, data, labels, names, rule, shots, tasks, seeds,
+                                      max_query=int(opts.get("max_query", 1000)))
+        except NoTextRouteError:
+            if shots == 0 or named:
+                raise
+            scored = None                                  # no route from text: plain prototypes below
+        if scored is not None:
+            return {**head, **scored, "label_rule": {**rule.to_dict(), "weight": rule.weight(shots) if shots else None,
+                                                     "source": source}, "label_names": list(names)}
     config = PromptConfig(**{k: v for k, v in opts.items() if k in cfg_keys}) if adaptation == "prompt" else None
     result = adapt_model(model, data, labels, task, shots, tasks, seeds, graph_ptr=ptr, config=config,
                          **{k: v for k, v in opts.items() if k in run_keys})
     return {**head, **result}
+
+
+def _check_name_options(task: str, shots: int, label_names: Any, template: Optional[str]) -> bool:
+    """Check what can be checked before anything loads; whether names were asked for explicitly."""
+    if isinstance(shots, bool) or not isinstance(shots, int) or shots < 0:
+        raise ConfigError(f"shots must be a whole number >= 0 (0: zero-shot from class names), got {shots!r}")
+    named = label_names is not None or template is not None
+    if template is not None:
+        check_template(template)
+    if (shots == 0 or named) and task != "node":
+        raise ConfigError(f"class names (--shots 0, --label-names, --template) classify the nodes of a text graph: "
+                          f"use --task node, or --shots >= 1 without names for --task {task}")
+    return named
 
 
 def _progress(iterable, enabled: bool, desc: str):

@@ -26,11 +26,15 @@ from typing import Any, Callable, ClassVar, Dict, Iterator, List, Optional, Tupl
 import torch
 from torch import nn
 
-from graphfm.errors import CheckpointError
+from graphfm.errors import CheckpointError, ConfigError
 from graphfm.io import atomic_path, write_yaml
 from graphfm.registry import Registry
 
 MODELS = Registry("model", group="graphfm.models", name_attr="model_name", section="model")
+
+
+class NoTextRouteError(ConfigError):
+    """A model without a text encoder was asked to embed texts (:meth:`PretrainedModel.embed_texts`)."""
 
 CONFIG_FILE = "config.yaml"
 WEIGHTS_FILE = "model.safetensors"
@@ -154,6 +158,26 @@ class PretrainedModel(nn.Module):
         the frozen :meth:`embed` (``{"frozen": "prototypes"}``); a model that cannot adapt to
         ``task`` raises :class:`~graphfm.errors.ConfigError` saying what it does instead."""
         return {"frozen": "prototypes"}
+
+    def embed_texts(self, texts: List[str], graph: Any) -> torch.Tensor:
+        """The model's route from text into its embedding space: embeddings ``[T, D]`` of ``texts``
+        (e.g. class names for zero-shot classification, :mod:`graphfm.adapt.names`) as if they were
+        isolated nodes of ``graph``, normalised with ``graph``'s statistics (its feature mean for
+        centring), so that they compare with :meth:`embed` ``(graph)`` by cosine.
+
+        Raises:
+            NoTextRouteError: by default: the model has no text encoder.
+        """
+        raise NoTextRouteError(f"a '{self.model_name or type(self).__name__}' model has no route from text into its "
+                               "embedding space, and zero-shot classification from class names needs a model with a "
+                               "text encoder (e.g. UniGraph2 with a text modality); use --shots >= 1 without names")
+
+    def label_rule(self) -> Optional[Dict[str, Any]]:
+        """The rule mixing class names and supports this checkpoint was given at pretraining time
+        (``{"template", "w0", "kind"}``, see :class:`graphfm.adapt.names.LabelRule`): the constructor's
+        ``label_rule`` argument where the model has one, else ``None`` (the library default applies)."""
+        rule = self.init_kwargs.get("label_rule")
+        return dict(rule) if isinstance(rule, dict) else None
 
     @property
     def init_kwargs(self) -> Dict[str, Any]:

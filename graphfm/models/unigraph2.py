@@ -82,13 +82,20 @@ class UniGraph2(PretrainedModel):
             (default: ``None``: no tokens)
         residual (bool): Add every layer's input to its output (before the norm), so that a
             node keeps its own features through the layers. (default: ``False``)
+        label_rule (dict, optional): The rule mixing class names and supports on text graphs
+            (``{template, w0, kind}``, :class:`graphfm.adapt.names.LabelRule`), chosen on the
+            sources while pretraining; read by :meth:`label_rule`. (default: ``None``: the
+            library's rule)
     """
 
     def __init__(self, modalities: Dict[str, Any], hidden_dim: int = 256, num_experts: int = 8, top_k: int = 2,
                  noisy_gating: bool = True, gnn: str = "gat", num_layers: int = 2, heads: int = 4,
                  dropout: float = 0.1, feature_norm: str = "center", domains: Optional[Sequence[str]] = None,
-                 residual: bool = False) -> None:
+                 residual: bool = False, label_rule: Optional[Dict[str, Any]] = None) -> None:
         super().__init__()
+        if label_rule is not None and (not isinstance(label_rule, Mapping)
+                                       or set(label_rule) - {"template", "w0", "kind"}):
+            raise ConfigError(f"model.label_rule must be a mapping with keys template, w0, kind, got {label_rule!r}")
         from graphfm.encoders import FEATURE_NORMS
 
         self.modalities = _check_modalities(modalities)
@@ -292,6 +299,36 @@ class UniGraph2(PretrainedModel):
         (``"dual_prompts"``, :mod:`graphfm.adapt.unigraph2`)."""
         return {"frozen": "prototypes", "dual_prompts": "dual_prompts"} if task == "node" else {"frozen": "prototypes"}
 
+    def embed_texts(self, texts: List[str], graph: Any, cache_dir: Optional[str] = None,
+                    progress: bool = False) -> Tensor:
+        """Embeddings ``[T, H]`` of ``texts`` as isolated nodes of ``graph``: the frozen encoder of the
+        text modality ``graph``'s nodes go through (cached), ``feature_norm`` with the statistics of
+        ``graph``'s own encoded texts, then the model (mean source token) on nodes without edges.
+
+        Raises:
+            NoTextRouteError: the model has no text modality.
+            DataError: ``graph`` carries no text this model reads.
+        """
+        from graphfm.encoders import applies_to, encode_cached, graph_modalities, modality_encoder, modality_field
+        from graphfm.models.base import NoTextRouteError
+
+        names = [m for m, spec in self.modalities.items() if _encoder_name(spec) == "text"]
+        if not names:
+            raise NoTextRouteError(f"this UniGraph2 model has no text modality (it has {sorted(self.modalities)}), "
+                                   "and zero-shot classification from class names needs one; use --shots >= 1 "
+                                   "without names, or a checkpoint pretrained with a text modality")
+        found = [m for m in names if applies_to(self.modalities[m], graph)]
+        if not found:
+            raise DataError(f"graph '{getattr(graph, 'name', 'graph')}' carries no text for this model's text "
+                            f"modality (it reads data.{modality_field(self.modalities[names[0]])}); give the graph "
+                            "its node texts")
+        name, spec = found[0], self.modalities[found[0]]
+        feats, masks = graph_modalities(graph, {name: spec}, cache_dir=cache_dir, progress=progress)
+        x = encode_cached(modality_encoder(spec), list(texts), cache_dir=cache_dir, progress=progress)
+        x = _normalise_like(x, feats[name], masks[name], self.feature_norm)
+        empty = torch.zeros(2, 0, dtype=torch.long)
+        return self.embed_features({name: x}, None, empty)
+
     def _halves_needed(self, folder: str) -> list:
         """MM-Graph feature sets whose ``<set>_text`` / ``<set>_image`` halves a modality reads."""
         from graphfm.data.mmgraph import feature_sets
@@ -314,3 +351,20 @@ def _check_modalities(modalities: Any) -> Dict[str, Dict[str, Any]]:
                               f"got {spec!r}")
         out[str(name)] = dict(spec)
     return out
+
+
+def _encoder_name(spec: Mapping[str, Any]) -> Optional[str]:
+    enc = spec.get("encoder")
+    return enc if isinstance(enc, str) else (enc.get("name") if isinstance(enc, Mapping) else None)
+
+
+def _normalise_like(x: Tensor, ref: Tensor, mask: Tensor, mode: str) -> Tensor:
+    """``x [T, D]`` normalised as :func:`graphfm.encoders.normalize_features` normalises the present
+    rows of ``ref [N, D]`` (``mask``), with ``ref``'s statistics."""
+    rows = ref[mask.to(ref.device)]
+    if mode == "none" or rows.size(0) == 0:
+        return x
+    mean = rows.mean(0)
+    if mode == "center":
+        return (x - mean) / (rows - mean).norm(dim=1).mean().clamp(min=1e-8)
+    return (x - mean) / (rows - mean).std(0, unbiased=False).clamp(min=1e-6)
