@@ -15,8 +15,8 @@ adaptation (self-supervised prompts, then one-shot tuning) on the very same one-
 ``samgpt_target_ssl − target_ssl`` is what the other domains add to training on the target alone.
 Nothing here chooses a default: every method runs with the committed settings.
 
-    PYTHONPATH=. python scripts/samgpt_continued.py --out results/samgpt_continued [--targets Cora ...]
-    PYTHONPATH=. python scripts/samgpt_continued.py --out OUT --merge a.json b.json   # runs of subsets
+    PYTHONPATH=. python scripts/studies/samgpt_continued.py --out results/studies/samgpt_continued [--targets Cora ...]
+    PYTHONPATH=. python scripts/studies/samgpt_continued.py --out OUT --merge a.json b.json   # runs of subsets
 
 writes ``<out>.json`` (rows with per-task ``accuracies``, the same tasks for every method of a
 target) and ``<out>.md`` (means and paired differences with 95 % intervals).

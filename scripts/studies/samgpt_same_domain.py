@@ -14,7 +14,7 @@ default adaptation (self-supervised prompts, then one-shot node tuning), on the 
 B is aligned with its own SVD in every case (it is an unseen domain to every checkpoint).
 Nothing here chooses a default.
 
-    PYTHONPATH=. python scripts/samgpt_same_domain.py --out results/samgpt_same_domain [--targets Cora Photo]
+    PYTHONPATH=. python scripts/studies/samgpt_same_domain.py --out results/studies/samgpt_same_domain [--targets Cora Photo]
 """
 from __future__ import annotations
 

@@ -15,10 +15,10 @@ in a run that uses them. Groups of variants:
   (``objective.rotate_features``);
 * ``seeds``: the committed objective and the rotation under pretraining seeds 1 and 2.
 
-    PYTHONPATH=. python scripts/samgpt_sources.py --out results/samgpt_sources --group mix
-    PYTHONPATH=. python scripts/samgpt_sources.py --out results/samgpt_objective --group objective \\
+    PYTHONPATH=. python scripts/studies/samgpt_sources.py --out results/studies/samgpt_sources --group mix
+    PYTHONPATH=. python scripts/studies/samgpt_sources.py --out results/studies/samgpt_objective --group objective \\
         --held-out CiteSeer Photo FacebookPagePage [--only LABEL ...]
-    PYTHONPATH=. python scripts/samgpt_sources.py --out OUT --merge a.json b.json   # runs of subsets
+    PYTHONPATH=. python scripts/studies/samgpt_sources.py --out OUT --merge a.json b.json   # runs of subsets
 
 writes ``<out>.json`` (benchmark rows ``samgpt`` / ``no_pretrain`` with per-task ``accuracies``, the
 same tasks for both, plus each run's sources and times) and ``<out>.md``.

@@ -9,9 +9,9 @@ network untrained:
   FacebookPagePage-TAG (page names as text: a source where a variant adds it, else held out);
 * the effective rank of the embeddings of those graphs and CiteSeer-TAG (label-free).
 
-    PYTHONPATH=. python scripts/unigraph2_defaults.py --out results/unigraph2_regularisation [--steps 300]
+    PYTHONPATH=. python scripts/studies/unigraph2_defaults.py --out results/studies/unigraph2_regularisation [--steps 300]
         [--only LABEL ...] [--shots 1 5] [--seed S] [--tasks 100] [--work DIR --reuse]
-    PYTHONPATH=. python scripts/unigraph2_defaults.py --out results/unigraph2_regularisation \
+    PYTHONPATH=. python scripts/studies/unigraph2_defaults.py --out results/studies/unigraph2_regularisation \
         --merge a.json b.json      # pool runs of several seeds (or variant subsets)
 
 writes ``<out>.json`` (benchmark rows with per-task ``accuracies`` of the pretrained model and

@@ -3,7 +3,7 @@
 UniGraph2 scores the last GNN layer's output. A jumping-knowledge readout that also keeps the
 GNN's input (the fused, MoE-aligned modalities) or every layer might keep the fine detail that
 5-shot prototypes and the linear probe need. This script scores parameter-free readouts of
-checkpoints pretrained on the Cora-TAG setting's sources (``scripts/unigraph2_defaults.py`` with
+checkpoints pretrained on the Cora-TAG setting's sources (``scripts/studies/unigraph2_defaults.py`` with
 the committed defaults writes them) and of their untrained copies, in-domain on the labelled
 sources Photo and Computers, 1- and 5-shot prototypes, 100 tasks per checkpoint:
 
@@ -17,9 +17,9 @@ sources Photo and Computers, 1- and 5-shot prototypes, 100 tasks per checkpoint:
 ``--graphs`` adds FacebookPagePage-TAG (a text graph held out from those sources) to the scored
 graphs; ``--readouts`` restricts the readouts.
 
-    PYTHONPATH=. python scripts/unigraph2_defaults.py --only "3 layers, VICReg x0.1" --seed 0 --work W
-    PYTHONPATH=. python scripts/unigraph2_defaults.py --only "3 layers, VICReg x0.1" --seed 1 --work W
-    PYTHONPATH=. python scripts/unigraph2_readout.py --out results/unigraph2_readout \\
+    PYTHONPATH=. python scripts/studies/unigraph2_defaults.py --only "3 layers, VICReg x0.1" --seed 0 --work W
+    PYTHONPATH=. python scripts/studies/unigraph2_defaults.py --only "3 layers, VICReg x0.1" --seed 1 --work W
+    PYTHONPATH=. python scripts/studies/unigraph2_readout.py --out results/studies/unigraph2_readout \\
         --runs W/3_layers_VICReg_x0.1_seed0 W/3_layers_VICReg_x0.1_seed1
 
 writes ``<out>.json`` (rows with per-task ``accuracies``) and ``<out>.md``.
