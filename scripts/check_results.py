@@ -95,7 +95,6 @@ def compare(committed: Dict[str, Any], new: Dict[str, Any], tolerance: float) ->
     """Compare every non-timing row of ``new`` (one seed) with seed 0 of ``committed``."""
     seeds = committed_seeds(committed)
     old = {row_key(r): r for r in committed["rows"] if not is_timing(r)}
-    targets = {r["target"] for r in new["rows"]}
     rows = [r for r in new["rows"] if not is_timing(r)]
     problems: List[str] = []
     max_diff, values = 0.0, 0
@@ -117,7 +116,9 @@ def compare(committed: Dict[str, Any], new: Dict[str, Any], tolerance: float) ->
             problems.append(f"{row_key(r)}: {bad}/{len(diffs)} values differ, max {worst:.6g} "
                             f"(mean of seed 0: {sum(map(float, got)) / max(len(got), 1):.4f} vs "
                             f"{sum(map(float, want[:len(got)])) / max(len(got), 1):.4f})")
-    missing = [k for k, r in old.items() if r["target"] in targets and k not in {row_key(r) for r in rows}]
+    rerun = {(r["target"], r.get("protocol")) for r in rows}     # multimodal: protocol = objective
+    keys = {row_key(r) for r in rows}
+    missing = [k for k, r in old.items() if (r["target"], r.get("protocol")) in rerun and k not in keys]
     problems += [f"{k}: committed, not rerun" for k in missing]
     return {"rows": len(rows), "values": values, "max_diff": max_diff, "problems": problems}
 
