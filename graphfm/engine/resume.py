@@ -13,8 +13,8 @@ callbacks' state (e.g. :class:`~graphfm.engine.callbacks.BestLossStopping`). Thi
   (raising ``trainer.max_steps`` and a few presentation options is allowed);
 * **atomic writes**: the state is written to a temporary file, fsynced and renamed
   (:class:`AtomicStateCheckpoint`), so a kill during the write keeps the previous one;
-* **logs that survive**: the CSV rows of the interrupted run are merged back
-  (:func:`merge_logs`).
+* **logs that survive**: a resumed run keeps the CSV rows of the run it continues, up to the
+  state's step, instead of Lightning's deleting ``metrics.csv`` (:class:`ResumedCSVLogger`).
 """
 from __future__ import annotations
 
@@ -26,12 +26,13 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import lightning.pytorch as pl
 import numpy as np
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 import torch
 
 from graphfm.errors import CheckpointError
 
-__all__ = ["AtomicStateCheckpoint", "SkipBatches", "rng_state", "set_rng_state", "check_config", "read_state",
-           "merge_logs", "STATE_FILE"]
+__all__ = ["AtomicStateCheckpoint", "ResumedCSVLogger", "SkipBatches", "rng_state", "set_rng_state", "check_config",
+           "read_state", "STATE_FILE"]
 
 STATE_FILE = "last.ckpt"
 #: Trainer options a resumed run may change.
@@ -123,16 +124,27 @@ class AtomicStateCheckpoint(pl.Callback):
         final, tmp = self.state_dir / STATE_FILE, self.state_dir / f".{STATE_FILE}.tmp"
         for logger in trainer.loggers:      # the rows up to this state survive a kill
             logger.save()
-        trainer.save_checkpoint(str(tmp))     # the full state (optimiser, callbacks), not weights only
-        if trainer.is_global_zero:
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, final)
-            dir_fd = os.open(self.state_dir, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        try:
+            trainer.save_checkpoint(str(tmp), weights_only=False)     # the full state (optimiser, callbacks)
+            if trainer.is_global_zero:
+                with open(tmp, "rb") as fh:
+                    os.fsync(fh.fileno())
+                os.replace(tmp, final)
+                dir_fd = os.open(self.state_dir, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
+        except Exception as exc:               # e.g. a full disk: the previous state stays, no partial file
+            if not trainer.is_global_zero:
+                raise
+            from graphfm.rundir import disk_full_error
+
+            error = disk_full_error(exc, self.state_dir)     # before the partial file frees its space
+            tmp.unlink(missing_ok=True)
+            if error is None:
+                raise
+            raise error from exc
 
     def on_train_batch_end(self, trainer: "pl.Trainer", pl_module: Any, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
@@ -141,6 +153,65 @@ class AtomicStateCheckpoint(pl.Callback):
 
     def on_train_end(self, trainer: "pl.Trainer", pl_module: Any) -> None:
         self._write(trainer)
+
+
+class ResumedCSVLogger(pl.loggers.CSVLogger):
+    """Lightning's CSV logger writing ``<save_dir>/logs/metrics.csv``, except that the file is not
+    deleted when the logger starts: the rows before step ``keep_before`` (those of the run a resumed
+    run continues) are kept, and an incomplete row (a kill or a full disk during a write) is dropped.
+
+    Args:
+        save_dir (str): The run directory.
+        keep_before (int): First step not kept; ``0`` starts a new file (a fresh run). (default: ``0``)
+    """
+
+    def __init__(self, save_dir: str, keep_before: int = 0) -> None:
+        super().__init__(save_dir, name="", version="logs")
+        self.keep_before = int(keep_before)
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> Any:
+        if self._experiment is None and self.keep_before > 0:
+            from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+
+            keep_before = self.keep_before
+
+            class _Writer(ExperimentWriter):
+                def _check_log_dir_exists(self) -> None:    # Lightning's deletes metrics.csv here
+                    self.metrics_keys = _keep_rows(Path(self.metrics_file_path), keep_before)
+
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _Writer(log_dir=self.log_dir)
+        return super().experiment
+
+
+def _keep_rows(csv_path: Path, before_step: int) -> List[str]:
+    """Rewrite ``csv_path`` with its complete rows of steps before ``before_step``; return its columns."""
+    from graphfm.io import atomic_path
+
+    if not csv_path.is_file():
+        return []
+    with open(csv_path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        columns = sorted(reader.fieldnames or [])
+        rows = [r for r in reader if None not in r and None not in r.values() and _step(r) < before_step]
+    if not columns:              # an empty file (e.g. cut short by a full disk): start anew
+        csv_path.unlink()
+        return []
+    with atomic_path(csv_path) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+    return columns
+
+
+def _step(row: Dict[str, str]) -> float:
+    try:
+        return int(row.get("step") or "")
+    except ValueError:
+        return float("inf")
 
 
 def read_state(path: Path) -> Dict[str, Any]:
@@ -170,20 +241,3 @@ def check_config(saved: Optional[Dict[str, Any]], current: Dict[str, Any], path:
         raise CheckpointError(f"cannot resume from '{path}': the config differs from the interrupted run's "
                               f"({'; '.join(d[:160] for d in diffs)}); resume with the same config (only "
                               f"trainer.{', trainer.'.join(sorted(MUTABLE))} may change) or use a new --out folder")
-
-
-def merge_logs(previous: List[Dict[str, str]], csv_path: Path, before_step: int) -> None:
-    """Put the interrupted run's rows (steps before ``before_step``) back in front of the
-    resumed run's rows of ``csv_path`` (Lightning's CSV logger starts the file anew)."""
-    from graphfm.io import atomic_path
-
-    current = list(csv.DictReader(open(csv_path))) if csv_path.is_file() else []
-    rows = [r for r in previous if int(r.get("step") or 0) < before_step] + current
-    if not rows:
-        return
-    columns = list(dict.fromkeys(k for r in rows for k in r))
-    with atomic_path(csv_path) as tmp:
-        with open(tmp, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)

@@ -36,7 +36,7 @@ def build(cfg: ExperimentConfig, data_root: Optional[str] = None) -> Tuple[Any, 
 
 
 def pretrain(config: Union[PathLike, ExperimentConfig, dict], out_dir: PathLike, data_root: Optional[str] = None,
-             overrides: Sequence[str] = (), resume: bool = False,
+             overrides: Sequence[str] = (), resume: bool = False, overwrite: bool = False,
              return_objective: bool = False) -> Union[Path, Tuple[Path, Any]]:
     """Pretrain the model a config describes and save it to ``out_dir``.
 
@@ -45,12 +45,17 @@ def pretrain(config: Union[PathLike, ExperimentConfig, dict], out_dir: PathLike,
     resolved config), ``logs/metrics.csv``, ``loss.png`` and, when
     ``trainer.ckpt_every > 0``, a resumable Lightning checkpoint in ``state/``.
 
+    ``out_dir`` belongs to this run while it runs (a lock file, see :mod:`graphfm.rundir`); a
+    folder holding another run is refused unless ``resume`` continues it or ``overwrite``
+    replaces it.
+
     Args:
         config: A YAML path, a config dict, or an :class:`ExperimentConfig`.
         out_dir: Run directory.
         data_root: Data root (default: ``$GRAPHFM_DATA`` or ``./data``).
         overrides: ``key.sub=value`` strings applied on top of the file.
         resume: Continue from ``out_dir/state/last.ckpt``.
+        overwrite: Replace the run in ``out_dir`` (only graphfm's run files are removed). (default: ``False``)
         return_objective: Also return the trained objective (the checkpoint holds the encoder
             only; decoders and heads such as BM-MAE's decoder or UNITER's ITM head live on the
             objective). (default: ``False``)
@@ -58,21 +63,31 @@ def pretrain(config: Union[PathLike, ExperimentConfig, dict], out_dir: PathLike,
     Returns:
         ``out_dir``, or ``(out_dir, objective)`` with ``return_objective``.
     """
+    from graphfm.rundir import claim_run_folder
+
+    cfg = _as_config(config, overrides)
+    out_dir = Path(out_dir)
+    keep = [config] if isinstance(config, (str, Path)) else []
+    claim = claim_run_folder(out_dir, resume=resume, overwrite=overwrite, keep=keep) if _launching_process() \
+        else contextlib.nullcontext()      # DDP ranks launched as processes run this too: the launching one claims
+    with claim:
+        out = _pretrain(cfg, out_dir, data_root, resume)
+    return out if return_objective else out[0]
+
+
+def _pretrain(cfg: ExperimentConfig, out_dir: Path, data_root: Optional[str], resume: bool) -> Tuple[Path, Any]:
     import lightning.pytorch as pl
 
     from graphfm.engine.callbacks import BestLossStopping, EmbeddingDiagnostics, Snapshots, StepProgressBar
     from graphfm.engine.module import PretrainModule
-    from graphfm.engine.resume import AtomicStateCheckpoint, SkipBatches, merge_logs
+    from graphfm.engine.resume import AtomicStateCheckpoint, ResumedCSVLogger, SkipBatches
 
-    cfg = _as_config(config, overrides)
-    out_dir = Path(out_dir)
     state = _resume_state(out_dir, cfg) if resume else None
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, objective = build(cfg, data_root)
     if cfg.trainer.init_from and state is None:   # a resumed run restores its own weights
         _init_from(objective.model, cfg.trainer.init_from)
     out_dir.mkdir(parents=True, exist_ok=True)
-    previous_log = _read_log(out_dir / "logs" / "metrics.csv") if resume else []
     if _launch_rank() == 0:    # DDP ranks launched as processes run this too: one writes
         write_yaml(out_dir / "experiment.yaml", cfg.to_dict())
 
@@ -98,7 +113,7 @@ def pretrain(config: Union[PathLike, ExperimentConfig, dict], out_dir: PathLike,
             gradient_clip_val=tcfg.grad_clip or None,
             log_every_n_steps=max(1, min(tcfg.log_every, tcfg.max_steps)),
             enable_progress_bar=tcfg.progress, enable_model_summary=False,
-            logger=pl.loggers.CSVLogger(str(out_dir), name="", version="logs"),
+            logger=ResumedCSVLogger(str(out_dir), keep_before=state["global_step"] if state else 0),
             callbacks=callbacks + ([StepProgressBar()] if tcfg.progress else []),
             enable_checkpointing=False, num_sanity_val_steps=0, limit_val_batches=0,
             deterministic="warn" if not cuda else False, default_root_dir=str(out_dir),
@@ -110,11 +125,9 @@ def pretrain(config: Union[PathLike, ExperimentConfig, dict], out_dir: PathLike,
         trainer.fit(module, train_dataloaders=loader, ckpt_path=str(state["path"]) if state else None,
                     weights_only=True)
     if trainer.is_global_zero:
-        if state is not None:
-            merge_logs(previous_log, out_dir / "logs" / "metrics.csv", state["global_step"])
         objective.model.cpu().save_pretrained(out_dir)
         _plot_losses(out_dir / "logs" / "metrics.csv", out_dir / "loss.png")
-    return (out_dir, objective) if return_objective else out_dir
+    return out_dir, objective
 
 
 def _init_from(model: Any, directory: str) -> None:
@@ -132,6 +145,12 @@ def _launch_rank() -> int:
     return int(getattr(rank_zero_only, "rank", 0) or 0)
 
 
+def _launching_process() -> bool:
+    """Whether this process launched the run: global rank 0 (not a DDP rank started as a process of its
+    own, nor the first process of another node)."""
+    return _launch_rank() == 0 and int(os.environ.get("NODE_RANK", "0") or 0) == 0
+
+
 def _resume_state(out_dir: Path, cfg: ExperimentConfig) -> dict:
     """Path and step of ``out_dir/state/last.ckpt``, after checking it belongs to this experiment."""
     from graphfm.engine.resume import STATE_FILE, check_config, read_state
@@ -143,15 +162,6 @@ def _resume_state(out_dir: Path, cfg: ExperimentConfig) -> dict:
     saved = read_state(path)
     check_config(saved.get("graphfm_experiment"), cfg.to_dict(), path)
     return {"path": path, "global_step": int(saved.get("global_step", 0))}
-
-
-def _read_log(path: Path) -> list:
-    import csv
-
-    if not path.is_file():
-        return []
-    with open(path) as fh:
-        return list(csv.DictReader(fh))
 
 
 def _as_config(config: Union[PathLike, ExperimentConfig, dict], overrides: Sequence[str]) -> ExperimentConfig:
