@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a config value, e.g. --set trainer.max_steps=50 (repeatable)")
     p.add_argument("--out", required=True, help="run directory (checkpoint, logs, loss.png)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/state/last.ckpt")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run in --out (only graphfm's run files are removed); without it, a folder "
+                        "holding another run is refused")
     _add_data_root(p)
 
     p = sub.add_parser("adapt", help="few-shot adaptation of a checkpoint to a target graph")
@@ -113,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="offline end-to-end demo on synthetic domains (under a minute on 2 cores)")
     p.add_argument("--out", default="runs/demo", help="run directory (default: runs/demo)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out")
     _add_data_root(p)
 
     p = sub.add_parser("bench", help="run a benchmark and write NAME.json + NAME.md")
@@ -135,7 +139,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         raise GraphFMError(f"--out '{args.out}' is a file; pretrain writes a run directory: give a folder path")
     from lightning.pytorch.utilities import rank_zero_only
 
-    out = pretrain(args.config, args.out, data_root=args.data_root, overrides=args.set, resume=args.resume)
+    out = pretrain(args.config, args.out, data_root=args.data_root, overrides=args.set, resume=args.resume,
+                   overwrite=args.overwrite)
     if getattr(rank_zero_only, "rank", 0) == 0:     # DDP: every rank returns here, one prints
         print(f"checkpoint written to {out}")
     return 0
@@ -205,17 +210,19 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from graphfm.bench.demo import run_demo
 
-    run_demo(Path(args.out), data_root=args.data_root)
+    run_demo(Path(args.out), data_root=args.data_root, overwrite=args.overwrite)
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from graphfm.bench import BENCHMARKS
+    from graphfm.rundir import bench_lock
 
     runner = BENCHMARKS.get(args.name)
     options = {k: v for k, v in (("targets", args.targets), ("tasks", args.tasks), ("seeds", args.seeds),
                                  ("protocol", args.protocol)) if v is not None}
-    result = runner(Path(args.out), data_root=args.data_root, quick=args.quick, **options)
+    with bench_lock(args.out):          # two benches never write one folder at once
+        result = runner(Path(args.out), data_root=args.data_root, quick=args.quick, **options)
     print(f"{len(result['rows'])} rows written to {Path(args.out) / (args.name + '.json')} and .md")
     return 0
 

@@ -24,7 +24,7 @@ DEMO_TARGET = "synthetic-3"
 
 
 def run_demo(out_dir: Path, data_root: Optional[str] = None, steps: Optional[int] = None, tasks: int = 50,
-             seeds: int = 2) -> Dict[str, Any]:
+             seeds: int = 2, overwrite: bool = False) -> Dict[str, Any]:
     """Pretrain, adapt one-shot to ``synthetic-3``, compare with no pretraining.
 
     Args:
@@ -33,6 +33,7 @@ def run_demo(out_dir: Path, data_root: Optional[str] = None, steps: Optional[int
         steps (int, optional): Pretraining steps (default: the config's ``max_steps``).
         tasks (int): One-shot tasks per seed. (default: ``50``)
         seeds (int): Seeds. (default: ``2``)
+        overwrite (bool): Replace an earlier run in ``out_dir``. (default: ``False``)
 
     Returns:
         dict: ``{"target", "samgpt": {...}, "no_pretrain": {...}, "seconds"}`` with the
@@ -49,7 +50,7 @@ def run_demo(out_dir: Path, data_root: Optional[str] = None, steps: Optional[int
     start = time.perf_counter()
     out_dir = Path(out_dir)
     overrides = [f"trainer.max_steps={int(steps)}"] if steps is not None else []
-    pretrain(config, out_dir, data_root=data_root, overrides=overrides)
+    pretrain(config, out_dir, data_root=data_root, overrides=overrides, overwrite=overwrite)
     model = PretrainedModel.from_pretrained(out_dir)
     untrained = model.untrained_copy(seed=0)
     data, _, labels = few_shot_target(load_graph(DEMO_TARGET, root=data_root))
