@@ -123,7 +123,8 @@ def _pretrain(target: str, out: Path, data_root: Optional[str], quick: bool, ext
     from graphfm.models import PretrainedModel
 
     overrides = list(QUICK["overrides"]) + [f"data.datasets=[{','.join(QUICK['sources'])}]"] if quick else []
-    pretrain(config_path(target), out, data_root=data_root, overrides=overrides + ["trainer.progress=false", *extra])
+    pretrain(config_path(target), out, data_root=data_root, overrides=overrides + ["trainer.progress=false", *extra],
+             overwrite=True)      # the benchmark's own working folders
     return PretrainedModel.from_pretrained(out)
 
 

@@ -183,7 +183,7 @@ def _pretrain(cfg: Dict[str, Any], run_dir: Path, data_root: Optional[str] = Non
     if not torch.cuda.is_available():
         torch.set_num_threads(1)   # small batches: one CPU thread avoids costly thread sync per op
     try:
-        pretrain(cfg, run_dir, data_root=data_root)
+        pretrain(cfg, run_dir, data_root=data_root, overwrite=True)    # the benchmark's own working folders
     finally:
         torch.set_num_threads(threads)
     return time.perf_counter() - start
