@@ -16,8 +16,7 @@ import pytest
 
 from graphfm.rundir import LOCK_FILE
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skip(reason="needs the CLI wiring (claim_run_folder in pretrain, bench_lock in bench)")]
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = str(REPO / "configs" / "samgpt" / "demo.yaml")
