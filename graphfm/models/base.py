@@ -189,7 +189,9 @@ class PretrainedModel(nn.Module):
 
         Learnable parameters are re-drawn; buffers that are *fitted to data* rather than
         learned (feature alignment, normalisation statistics) are copied, so that both
-        models see the same inputs. The global RNG state is left untouched.
+        models see the same inputs; buffers that pretraining learns (prefixes in
+        :attr:`learned_buffers`, e.g. running statistics) start fresh. The global RNG state is
+        left untouched.
 
         Args:
             seed (int): Seed of the initialisation. (default: ``0``)
@@ -198,7 +200,8 @@ class PretrainedModel(nn.Module):
             torch.manual_seed(seed)
             copy = type(self)(**self.init_kwargs)
         params = {name for name, _ in copy.named_parameters()}
-        buffers = {k: v for k, v in self.state_dict().items() if k not in params}
+        buffers = {k: v for k, v in self.state_dict().items()
+                   if k not in params and not k.startswith(self.learned_buffers)}
         copy.load_state_dict({**copy.state_dict(), **buffers}, strict=True)
         return copy.to(next(self.parameters(), torch.empty(0)).device).eval()
 
@@ -245,6 +248,9 @@ class PretrainedModel(nn.Module):
 
     #: State-name prefixes of state fitted to a run's own data, never taken by :meth:`init_from`.
     init_fitted: ClassVar[Tuple[str, ...]] = ()
+    #: Prefixes of buffers that pretraining learns (running statistics): an untrained copy keeps
+    #: its own fresh ones instead of copying them.
+    learned_buffers: ClassVar[Tuple[str, ...]] = ()
 
     def _init_mapped(self, source: "PretrainedModel") -> List[str]:
         """Hook of :meth:`init_from`: fill the state entries that do not correspond by name

@@ -34,8 +34,10 @@ from graphfm.errors import ConfigError, DataError
 from graphfm.models.base import MODELS, PretrainedModel
 from graphfm.nn.conv import build_conv
 from graphfm.nn.moe import MoE
+from graphfm.nn.whitening import check_alpha
 
 GNNS = ("gat", "gcn", "sage")
+BACKBONES = ("gnn", "propagate")
 
 
 class UniGraph2Output(NamedTuple):
@@ -91,7 +93,8 @@ class UniGraph2(PretrainedModel):
     def __init__(self, modalities: Dict[str, Any], hidden_dim: int = 256, num_experts: int = 8, top_k: int = 2,
                  noisy_gating: bool = True, gnn: str = "gat", num_layers: int = 2, heads: int = 4,
                  dropout: float = 0.1, feature_norm: str = "center", domains: Optional[Sequence[str]] = None,
-                 residual: bool = False, label_rule: Optional[Dict[str, Any]] = None) -> None:
+                 residual: bool = False, label_rule: Optional[Dict[str, Any]] = None, backbone: str = "gnn",
+                 hops: int = 2, whiten_alpha: float = 0.25) -> None:
         super().__init__()
         if label_rule is not None and (not isinstance(label_rule, Mapping)
                                        or set(label_rule) - {"template", "w0", "kind"}):
@@ -102,6 +105,13 @@ class UniGraph2(PretrainedModel):
         if feature_norm not in FEATURE_NORMS:
             raise ConfigError(f"model.feature_norm '{feature_norm}' is unknown; valid: {', '.join(FEATURE_NORMS)}")
         self.feature_norm = feature_norm
+        self.domains: List[str] = [str(d) for d in (domains or [])]
+        if backbone not in BACKBONES:
+            raise ConfigError(f"model.backbone '{backbone}' is unknown; valid: {', '.join(BACKBONES)}")
+        self.backbone = backbone
+        if backbone == "propagate":
+            self._init_propagate(hops, whiten_alpha)
+            return
         if gnn not in GNNS:
             raise ConfigError(f"model.gnn '{gnn}' is unknown; valid: {', '.join(GNNS)}")
         if gnn == "gat" and hidden_dim % heads:
@@ -118,12 +128,53 @@ class UniGraph2(PretrainedModel):
         self.norms = nn.ModuleList([nn.LayerNorm(hidden_dim) for _ in range(num_layers - 1)])
         self.dropout = nn.Dropout(dropout)
         self.residual = bool(residual)
-        self.domains: List[str] = [str(d) for d in (domains or [])]
         self.domain_tokens = nn.Parameter(torch.ones(len(self.domains), num_layers, hidden_dim))
+
+    def _init_propagate(self, hops: int, alpha: float) -> None:
+        from graphfm.nn.whitening import SourceWhitening
+
+        dims = set(self.modality_dims.values())
+        if len(dims) != 1:
+            raise ConfigError(f"model.backbone 'propagate' keeps the frozen features as they are, so every modality "
+                              f"needs the same width; got {self.modality_dims}; use backbone 'gnn'")
+        if int(hops) < 0:
+            raise ConfigError(f"model.hops must be >= 0, got {hops}")
+        self.hidden_dim, self.hops = dims.pop(), int(hops)
+        self.whiten = nn.ModuleDict({name: SourceWhitening(dim, len(self.domains), alpha)
+                                     for name, dim in self.modality_dims.items()})
+
+    #: The whitening statistics are learned by pretraining: an untrained copy starts without them.
+    learned_buffers = ("whiten.",)
+
+    @property
+    def whiten_alpha(self) -> float:
+        """The whitening power of the ``"propagate"`` backbone (settable, e.g. by a benchmark)."""
+        return next(iter(self.whiten.values())).alpha
+
+    @whiten_alpha.setter
+    def whiten_alpha(self, alpha: float) -> None:
+        for layer in self.whiten.values():
+            layer.alpha = check_alpha(alpha)
+
+    def whitening_matrix(self, alpha: Optional[float] = None, domains: Optional[Sequence[str]] = None,
+                         modality: Optional[str] = None) -> Tensor:
+        """``W [H, H]`` of a modality (default the first) from the statistics of ``domains``
+        (names of pretraining graphs; default all), at power ``alpha`` (default the model's)."""
+        layer = self.whiten[modality or next(iter(self.whiten))]
+        idx = None
+        if domains is not None:
+            missing = sorted(set(domains) - set(self.domains))
+            if missing:
+                raise ConfigError(f"domains {missing} were not pretraining graphs of this model ({self.domains})")
+            idx = [self.domains.index(d) for d in domains]
+        return layer.matrix(alpha, idx)
+
+    def _device(self) -> torch.device:
+        return next(iter(list(self.parameters()) + list(self.buffers()))).device
 
     @property
     def num_layers(self) -> int:
-        return len(self.convs)
+        return len(self.convs) if self.backbone == "gnn" else 0
 
     def structure_scales(self, domain: Optional[Tensor] = None,
                          prompt: Optional[Sequence[Tensor]] = None) -> Optional[List[Tensor]]:
@@ -146,7 +197,9 @@ class UniGraph2(PretrainedModel):
     def _init_mapped(self, source: PretrainedModel) -> List[str]:
         """Domain tokens by domain name; a domain the source was not pretrained on starts
         from the source's mean token (what :meth:`structure_scales` uses on an unseen graph)."""
-        if not isinstance(source, UniGraph2) or not source.domains \
+        if self.backbone != "gnn" or not isinstance(source, UniGraph2) or source.backbone != "gnn":
+            return []
+        if not source.domains \
                 or source.domain_tokens.shape[1:] != self.domain_tokens.shape[1:]:
             return []
         with torch.no_grad():
@@ -173,22 +226,25 @@ class UniGraph2(PretrainedModel):
         Returns:
             ``(h [N, H], present [N] bool)``; rows with no modality are zero.
         """
-        unknown = sorted(set(feats) - set(self.proj))
+        layers = self.proj if self.backbone == "gnn" else self.whiten
+        unknown = sorted(set(feats) - set(layers))
         if unknown:
             raise DataError(f"modalities {unknown} are not known to this model; it was built for "
-                            f"{sorted(self.proj)}")
+                            f"{sorted(layers)}")
         if not feats:
-            raise DataError(f"no modality features given; this model expects some of {sorted(self.proj)}")
+            raise DataError(f"no modality features given; this model expects some of {sorted(layers)}")
         n = next(iter(feats.values())).size(0)
-        total = self.mask_token.new_zeros(n, self.hidden_dim)
-        count = self.mask_token.new_zeros(n, 1)
+        first = next(iter(feats.values()))
+        dtype = self.mask_token.dtype if self.backbone == "gnn" else torch.float32
+        total = torch.zeros(n, self.hidden_dim, dtype=dtype, device=first.device)
+        count = torch.zeros(n, 1, dtype=dtype, device=first.device)
         for name, x in feats.items():
             if masks is not None and name in masks:
                 idx = masks[name].to(x.device).nonzero().view(-1)   # missing rows are never read (may be NaN)
                 x = x[idx]
             else:
                 idx = torch.arange(n, device=x.device)
-            total = total.index_add(0, idx, self.proj[name](x.to(total.dtype)))
+            total = total.index_add(0, idx, layers[name](x.to(total.dtype)))
             count = count.index_add(0, idx, count.new_ones(idx.numel(), 1))
         return total / count.clamp(min=1.0), count.squeeze(-1) > 0
 
@@ -207,9 +263,43 @@ class UniGraph2(PretrainedModel):
             prompt (list[Tensor], optional): Per layer a ``[H]`` or ``[N, H]`` scale of the
                 layer's input that replaces the domain tokens (adaptation).
         """
+        if self.backbone == "propagate":
+            return self._encode_propagate(feats, masks, edge_index, node_mask, domain)
         h, moe_loss, stats, present = self.encode_inputs(feats, masks, node_mask)
         h = self.propagate(h, edge_index, self.structure_scales(domain, prompt))
         return UniGraph2Output(h, moe_loss, stats, present)
+
+    def _encode_propagate(self, feats: Mapping[str, Tensor], masks: Optional[Mapping[str, Tensor]],
+                          edge_index: Tensor, node_mask: Optional[Tensor], domain: Optional[Tensor]) -> UniGraph2Output:
+        """The ``"propagate"`` backbone: (training: add the batch to the statistics) whiten, average
+        the modalities, zero hidden nodes, ``Â^hops``."""
+        if self.training:
+            self._observe(feats, masks, domain)
+        h, present = self.fuse(feats, masks)
+        hide = ~present if node_mask is None else (~present | node_mask.to(present.device))
+        h = h.masked_fill(hide.unsqueeze(-1), 0.0)
+        if self.hops and edge_index.numel():
+            from torch_geometric.utils import to_undirected
+
+            from graphfm.nn import NormalizedAdjacency
+
+            adj = NormalizedAdjacency(to_undirected(edge_index.long(), num_nodes=h.size(0)).cpu(), h.size(0)).matrix()
+            for _ in range(self.hops):
+                h = adj @ h
+        zero = h.new_zeros(())
+        return UniGraph2Output(h, zero, {"expert_load": h.new_zeros(1), "router_entropy": zero}, present)
+
+    def _observe(self, feats: Mapping[str, Tensor], masks: Optional[Mapping[str, Tensor]],
+                 domain: Optional[Tensor]) -> None:
+        if domain is None and len(self.domains) > 1:
+            raise ConfigError("the 'propagate' backbone learns per-domain statistics and needs each node's domain "
+                              "while pretraining; set objective.domain_tokens: true")
+        for name, x in feats.items():
+            rows = masks[name].to(x.device) if masks is not None and name in masks else None
+            d = None if domain is None else domain.to(x.device)
+            if rows is not None:
+                x, d = x[rows], (None if d is None else d[rows])
+            self.whiten[name].observe(x, d)
 
     def encode_inputs(self, feats: Mapping[str, Tensor], masks: Optional[Mapping[str, Tensor]],
                       node_mask: Optional[Tensor] = None) -> tuple:
@@ -277,7 +367,7 @@ class UniGraph2(PretrainedModel):
         ``prompt`` as in :meth:`encode`."""
         was_training = self.training
         self.eval()
-        device = self.mask_token.device
+        device = self._device()
         feats = {k: v.to(device) for k, v in feats.items()}
         masks = {k: v.to(device) for k, v in masks.items()} if masks is not None else None
         out = self.encode(feats, masks, edge_index.to(device), prompt=prompt).h
@@ -297,7 +387,9 @@ class UniGraph2(PretrainedModel):
     def adaptations(self, task: str) -> Dict[str, str]:
         """Frozen prototypes; on node tasks also SAMGPT-style dual prompts on request
         (``"dual_prompts"``, :mod:`graphfm.adapt.unigraph2`)."""
-        return {"frozen": "prototypes", "dual_prompts": "dual_prompts"} if task == "node" else {"frozen": "prototypes"}
+        if task == "node" and self.backbone == "gnn":
+            return {"frozen": "prototypes", "dual_prompts": "dual_prompts"}
+        return {"frozen": "prototypes"}
 
     def embed_texts(self, texts: List[str], graph: Any, cache_dir: Optional[str] = None,
                     progress: bool = False) -> Tensor:
