@@ -170,6 +170,7 @@ def test_no_unsafe_loaders_in_the_sources() -> None:
         for path in (REPO / folder).rglob("*.py"):
             for i, line in enumerate(path.read_text().splitlines(), 1):
                 line = re.sub(r"``[^`]*``", "", line)  # code quoted in docstrings
+                line = re.sub(r"save_checkpoint\(.*weights_only=False", "", line)  # saving, not loading
                 if pattern.search(line):
                     offenders.append(f"{path.relative_to(REPO)}:{i}: {line.strip()}")
                 if "torch.load(" in line and "weights_only=True" not in line:
