@@ -87,7 +87,7 @@ def measure(label: str, variant: dict, held_out: str, work: Path, tasks: int, se
     run_dir = work / "".join(c if c.isalnum() else "_" for c in f"{label}_{held_out}")
     start = time.perf_counter()
     overrides = [f"data.datasets=[{','.join(datasets)}]", "trainer.progress=false", *variant.get("overrides", [])]
-    pretrain(config_path("Cora"), run_dir, overrides=overrides)
+    pretrain(config_path("Cora"), run_dir, overrides=overrides, overwrite=True)     # a rerun replaces it
     pretrain_s = time.perf_counter() - start
     model = PretrainedModel.from_pretrained(run_dir)
     data, ptr, labels = few_shot_target(load_graph(held_out))
