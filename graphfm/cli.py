@@ -22,26 +22,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message}; see '{self.prog} --help'\n")
 
 
-def _count(text: str) -> int:
-    """An integer >= 1 (``--shots``, ``--tasks``, ``--seeds``)."""
+def _whole(text: str, low: int, hint: str = "") -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got '{text}'") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be >= {low}{hint}, got {value}")
     return value
+
+
+def _count(text: str) -> int:
+    """An integer >= 1 (``--shots``, ``--tasks``, ``--seeds``)."""
+    return _whole(text, 1)
 
 
 def _shots(text: str) -> int:
     """An integer >= 0 (``adapt --shots``; 0 is zero-shot from the class names)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got '{text}'") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 (0: zero-shot from class names), got {value}")
-    return value
+    return _whole(text, 0, " (0: zero-shot from class names)")
 
 
 def _check_out_file(path: str, example: str) -> None:

@@ -28,10 +28,12 @@ def run_fold(cfg: Mapping[str, Any], target: str, work: Path, data_root: Optiona
     timing: Dict[str, float] = {}
     t0 = time.perf_counter()
     sources = [GraphView(load_graph(g["name"], root=data_root), route) for g in src_cfg["data"]["graphs"]]
+    _say(settings, target, f"choosing template, hops and label rule on {', '.join(v.name for v in sources)}")
     choice = choose_rule(sources)
     timing["choose_rule"] = round(time.perf_counter() - t0, 1)
     hops, rule = choice["hops"], choice["rule"]
     t0 = time.perf_counter()
+    _say(settings, target, f"pretraining unigraph2 ({src_cfg['trainer']['max_steps']} steps)")
     work = work / folder_name(target)
     model = _pretrained(src_cfg, work / "unigraph2", data_root)
     timing["pretrain"] = round(time.perf_counter() - t0, 1)
@@ -46,6 +48,12 @@ def run_fold(cfg: Mapping[str, Any], target: str, work: Path, data_root: Optiona
             "rule": rule.to_dict(), "alpha": alpha, "choice_table": {**choice["table"], "alpha": alpha_table},
             "timing": timing}
     return rows, info
+
+
+def _say(settings: Mapping[str, Any], target: str, message: str) -> None:
+    """One progress line (``settings["progress"]``, default on)."""
+    if settings.get("progress", True):
+        print(f"[bench text] {target}: {message}", flush=True)
 
 
 def folder_name(target: str) -> str:
@@ -80,6 +88,7 @@ def _routes(rows: List[str], model: Any, view: GraphView, rule: LabelRule, cfg: 
     out: Dict[str, Route] = {}
     for row in rows:
         t0 = time.perf_counter()
+        _say({}, target, f"building row {row}")
         if row == "unigraph2":
             out[row] = _model_route(model, view, rule)
         elif row == "random_init":
