@@ -8,8 +8,8 @@ and compared with the issue's number; the script exits 1 when a cell is more tha
 points away (``--dgi-tolerance`` for the DGI row: one DGI model's 1-shot accuracy moves by
 several points with its seed; PyG's own ``DeepGraphInfomax`` with ``GCNConv`` gave 56.75, 61.10
 and 59.66 for seeds 0-2 in one run here; its CPU scatter is not bit-reproducible). ``--pyg`` also
-trains PyG's ``DeepGraphInfomax`` with ``GCNConv`` (the issue's recipe verbatim) for seeds 0-2 and checks graphfm's fast CSR DGI against it
-within ``--tolerance``. Zero-shot: the cosine of every labelled node's features with the embedding of
+trains PyG's ``DeepGraphInfomax`` with ``GCNConv`` (the issue's recipe verbatim) for seeds 0-2
+and checks graphfm's fast CSR DGI against it within ``--tolerance``. Zero-shot: the cosine of every labelled node's features with the embedding of
 ``"a paper about {name}"`` (uncentred features), over all labelled nodes.
 
 Usage::
