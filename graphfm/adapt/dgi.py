@@ -179,13 +179,12 @@ def check_dgi_entry(path: Any, expected: Dict[str, tuple], key: str) -> str:
     """What is wrong with a cached DGI entry, from its header and size alone ("" when nothing): it
     must hold exactly the ``expected`` float32 tensors (name -> shape), all their bytes, and the
     metadata ``key`` (the file name's hash)."""
-    from graphfm.encoders.cache import read_header
+    from graphfm.encoders.cache import header_and_size
 
-    path = Path(path)
     try:
-        (header, start), size = read_header(path), path.stat().st_size
-    except (OSError, ValueError) as exc:
-        return str(exc) if isinstance(exc, ValueError) else f"unreadable: {exc.strerror or exc}"
+        header, start, size = header_and_size(path)
+    except ValueError as exc:
+        return str(exc)
     meta = header.pop("__metadata__", None)
     if set(header) != set(expected):
         return f"holds {sorted(header)[:4]}..., not the tensors of this recipe"

@@ -167,6 +167,19 @@ def read_header(path: PathLike) -> Tuple[Dict[str, Any], int]:
     return header, 8 + length
 
 
+def header_and_size(path: PathLike) -> Tuple[Dict[str, Any], int, int]:
+    """``(header, data start, file size)`` of a safetensors file, for the entry checks.
+
+    Raises:
+        ValueError: naming what is wrong (unreadable, too short, a bad header).
+    """
+    try:
+        (header, start), size = read_header(path), Path(path).stat().st_size
+    except OSError as exc:
+        raise ValueError(f"unreadable: {exc.strerror or exc}") from None
+    return header, start, size
+
+
 def check_entry(path: PathLike, n: Optional[int] = None, encoder_id: Optional[str] = None,
                 dim: Optional[int] = None) -> str:
     """What is wrong with the cache entry ``path``, from its header and size alone ("" when nothing).
@@ -175,11 +188,10 @@ def check_entry(path: PathLike, n: Optional[int] = None, encoder_id: Optional[st
     bytes are all there, with the metadata the cache writes; and, when given, ``N == n``,
     ``D == dim`` and the encoder id.
     """
-    path = Path(path)
     try:
-        (header, start), size = read_header(path), path.stat().st_size
-    except (OSError, ValueError) as exc:
-        return str(exc) if isinstance(exc, ValueError) else f"unreadable: {exc.strerror or exc}"
+        header, start, size = header_and_size(path)
+    except ValueError as exc:
+        return str(exc)
     meta = header.pop("__metadata__", None)
     entry = header.get("features")
     if not isinstance(entry, dict) or set(header) != {"features"}:
