@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -19,7 +20,7 @@ from torch import Tensor
 from graphfm.errors import DataError
 
 __all__ = ["FewShotTasks", "sample_tasks", "paper_tasks", "prototype_accuracy", "linear_probe_accuracy",
-           "class_prototypes"]
+           "linear_probe_predictions", "class_prototypes"]
 
 
 @dataclass
@@ -189,9 +190,10 @@ def prototype_accuracy(emb: Tensor, tasks: FewShotTasks, metric: str = "cosine")
     return (pred == tasks.query_y.to(pred.device)).float().mean(dim=1) * 100.0
 
 
-def linear_probe_accuracy(emb: Tensor, y: Tensor, train_idx: Tensor, test_idx: Tensor, seed: int = 0,
-                          max_iter: int = 1000) -> float:
-    """Accuracy (percent) of a logistic-regression probe trained on ``emb[train_idx]``.
+def linear_probe_predictions(emb: Tensor, y: Tensor, train_idx: Tensor, test_idx: Tensor, seed: int = 0,
+                             max_iter: int = 1000) -> np.ndarray:
+    """Predicted labels of ``test_idx`` by a logistic-regression probe trained on ``emb[train_idx]``
+    (features standardised on the training rows).
 
     Args:
         emb (Tensor): Embeddings ``[N, D]``.
@@ -210,7 +212,15 @@ def linear_probe_accuracy(emb: Tensor, y: Tensor, train_idx: Tensor, test_idx: T
     scaler = StandardScaler().fit(x[tr])
     clf = LogisticRegression(max_iter=max_iter, random_state=seed)
     clf.fit(scaler.transform(x[tr]), labels[tr])
-    return float((clf.predict(scaler.transform(x[te])) == labels[te]).mean() * 100.0)
+    return clf.predict(scaler.transform(x[te]))
+
+
+def linear_probe_accuracy(emb: Tensor, y: Tensor, train_idx: Tensor, test_idx: Tensor, seed: int = 0,
+                          max_iter: int = 1000) -> float:
+    """Accuracy (percent) of :func:`linear_probe_predictions` on ``test_idx`` (same arguments)."""
+    pred = linear_probe_predictions(emb, y, train_idx, test_idx, seed, max_iter)
+    labels = torch.as_tensor(y).cpu().numpy()[torch.as_tensor(test_idx).cpu().numpy()]
+    return float((pred == labels).mean() * 100.0)
 
 
 def _gather(emb: Tensor, index: Tensor) -> Tensor:

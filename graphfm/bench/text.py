@@ -109,18 +109,16 @@ def run(out_dir: Path, data_root: Optional[str] = None, quick: bool = False, tar
 
 
 def probe_scores(emb: Tensor, y: Tensor, splits: Sequence[tuple]) -> Dict[str, List[float]]:
-    """Accuracy and balanced accuracy (percent) of a logistic-regression probe per split."""
-    from sklearn.linear_model import LogisticRegression
+    """Accuracy and balanced accuracy (percent) of a logistic-regression probe
+    (:func:`graphfm.adapt.fewshot.linear_probe_predictions`) per ``(seed, (train, test))`` split."""
     from sklearn.metrics import balanced_accuracy_score
-    from sklearn.preprocessing import StandardScaler
 
-    x, labels = emb.detach().float().cpu().numpy(), y.cpu().numpy()
+    from graphfm.adapt.fewshot import linear_probe_predictions
+
+    labels = y.cpu().numpy()
     acc, bal = [], []
     for seed, (tr, te) in splits:
-        tr, te = tr.numpy(), te.numpy()
-        scaler = StandardScaler().fit(x[tr])
-        clf = LogisticRegression(max_iter=1000, random_state=seed).fit(scaler.transform(x[tr]), labels[tr])
-        pred = clf.predict(scaler.transform(x[te]))
-        acc.append(float((pred == labels[te]).mean() * 100.0))
-        bal.append(float(balanced_accuracy_score(labels[te], pred) * 100.0))
+        pred, truth = linear_probe_predictions(emb, y, tr, te, seed=seed), labels[te.numpy()]
+        acc.append(float((pred == truth).mean() * 100.0))
+        bal.append(float(balanced_accuracy_score(truth, pred) * 100.0))
     return {"accuracies": acc, "balanced_accuracies": bal}

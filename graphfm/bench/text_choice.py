@@ -43,6 +43,7 @@ class GraphView:
     route: Any
     hops: List[Tensor] = field(default_factory=list)
     _names: Dict[str, Tensor] = field(default_factory=dict)
+    _tasks: Dict[Tuple[int, int], Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from graphfm.adapt.text_baselines import graph_adjacency
@@ -80,12 +81,11 @@ def source_score(view: GraphView, emb: Tensor, names: Tensor, rule: LabelRule,
 
 
 def _tasks(view: GraphView, shots: int, seed: int) -> Any:
-    memo = view.__dict__.setdefault("_tasks", {})
-    if (shots, seed) not in memo:
+    if (shots, seed) not in view._tasks:
         from graphfm.adapt import sample_tasks
 
-        memo[(shots, seed)] = sample_tasks(view.y, shots, SOURCE_TASKS, seed=seed)
-    return memo[(shots, seed)]
+        view._tasks[(shots, seed)] = sample_tasks(view.y, shots, SOURCE_TASKS, seed=seed)
+    return view._tasks[(shots, seed)]
 
 
 def choose_rule(sources: Sequence[GraphView]) -> Dict[str, Any]:

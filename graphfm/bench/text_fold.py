@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 import torch
 from torch import Tensor
 
-from graphfm.adapt.names import LabelRule, label_aware_accuracy
+from graphfm.adapt.names import LabelRule, label_aware_predictions, task_accuracy
 from graphfm.bench.text_choice import GraphView, choose_alpha, choose_rule
 
 #: A row's embeddings of the target and of its class names for one task seed.
@@ -149,9 +149,10 @@ def score_rows(target: str, view: GraphView, routes: Mapping[str, Route], rule: 
         for s in range(seeds):
             emb, names = route(s)
             for k in SHOTS:
-                acc.setdefault(f"{k}-shot", []).extend(label_aware_accuracy(emb, tasks[(k, s)], names, rule).tolist())
-                bal.setdefault(f"{k}-shot", []).extend(
-                    label_aware_accuracy(emb, tasks[(k, s)], names, rule, balanced=True).tolist())
+                few = tasks[(k, s)]
+                pred = label_aware_predictions(emb, few, names, rule)     # once for both accuracies
+                acc.setdefault(f"{k}-shot", []).extend(task_accuracy(pred, few).tolist())
+                bal.setdefault(f"{k}-shot", []).extend(task_accuracy(pred, few, balanced=True).tolist())
             probe = probe_scores(emb, y, [sp for sp in splits if sp[0] == s])
             acc.setdefault("probe", []).extend(probe["accuracies"])
             bal.setdefault("probe", []).extend(probe["balanced_accuracies"])
