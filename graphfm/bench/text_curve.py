@@ -6,9 +6,9 @@ model of a subset ``S`` of those sources is the same run with ``W`` computed fro
 statistics only (what pretraining on ``S`` alone gathers, up to the sampling of batches).
 For every subset of 1, 2 and 3 sources, the template, ``k`` and the name rule are chosen on
 that subset (:func:`graphfm.bench.text_choice.choose_rule`) and the whitening power is the
-config's (a leave-one-source-out choice needs two sources). The score is the paired
-difference to the untrained network with the same choices (``random_init``), per task, at 0,
-1 and 5 shots; per number of sources, the difference is averaged over the subsets of that
+config's (a leave-one-source-out choice needs two sources). Rows hold the per-task accuracies
+of ``unigraph2`` and of the untrained network with the same choices (``random_init``) at 0, 1
+and 5 shots; the score is their difference, task by task; per number of sources, the difference is averaged over the subsets of that
 size, then over targets and tasks with a 95 % interval. Writes ``text_curve.{json,md,png}``.
 """
 from __future__ import annotations
@@ -49,7 +49,7 @@ def run(out_dir: Path, data_root: Optional[str] = None, quick: bool = False, tar
     """
     from graphfm.adapt.text_baselines import RawText
     from graphfm.bench.text import CONFIG, TARGETS
-    from graphfm.bench.text_choice import GraphView
+    from graphfm.bench.text_choice import GraphView, choose_rule
     from graphfm.bench.text_fold import _pretrained
     from graphfm.bench.unigraph2 import experiment, sources_for
     from graphfm.data import load_graph
@@ -62,6 +62,7 @@ def run(out_dir: Path, data_root: Optional[str] = None, quick: bool = False, tar
     route = RawText(encoder=dict(cfg["data"]["modalities"]["text"]["encoder"]), cache_dir=cache_dir)
     views = {g: GraphView(load_graph(g, root=data_root), route) for g in graphs}
     rows: List[Dict[str, Any]] = []
+    choices: Dict[tuple, Dict[str, Any]] = {}      # a subset's choice serves every target it is a fold of
     with tempfile.TemporaryDirectory(prefix="text-curve-") as tmp:
         for target in targets or graphs:
             src_cfg = sources_for(cfg, target)
@@ -69,53 +70,62 @@ def run(out_dir: Path, data_root: Optional[str] = None, quick: bool = False, tar
             names = [g["name"] for g in src_cfg["data"]["graphs"]]
             for m in range(1, len(names) + 1):
                 for subset in itertools.combinations(names, m):
-                    rows += _subset_rows(model, views, target, list(subset), settings)
+                    if subset not in choices:
+                        choices[subset] = choose_rule([views[g] for g in subset])
+                    rows += _subset_rows(model, views, target, list(subset), choices[subset], settings)
     per_size = summarise(rows)
     extra = {"settings": settings, "curve": per_size, "total_seconds": round(time.perf_counter() - start, 1)}
     md = "\n" + "\n".join(curve_table(per_size)) + "\n"
     payload = write_results(Path(out_dir), NAME, rows, extra_md=md, extra=extra,
-                            columns=("target", "sources", "task", "mean", "std", "n", "seconds"))
+                            columns=("target", "sources", "method", "task", "mean", "std", "n", "seconds"))
     plot(per_size, Path(out_dir) / f"{NAME}.png")
     return payload
 
 
-def _subset_rows(model: Any, views: Dict[str, Any], target: str, subset: List[str],
+def _subset_rows(model: Any, views: Dict[str, Any], target: str, subset: List[str], choice: Dict[str, Any],
                  settings: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """Per shot count, ``unigraph2`` (statistics of ``subset``) minus ``random_init``, per task."""
+    """Per shot count, the per-task accuracies of ``unigraph2`` (whitened with the statistics of
+    ``subset``) and of ``random_init``, with the template, ``k`` and rule chosen on ``subset``."""
     from graphfm.adapt import sample_tasks
     from graphfm.adapt.names import label_aware_accuracy
-    from graphfm.bench.text_choice import choose_rule
+    from graphfm.bench.text_fold import _row
 
     t0 = time.perf_counter()
-    choice = choose_rule([views[s] for s in subset])
     view, rule, k = views[target], choice["rule"], choice["hops"]
     w = model.whitening_matrix(domains=[views[s].name for s in subset])
     x, names = view.hops[k], view.names(rule.template)
-    diffs: Dict[int, List[float]] = {s: [] for s in SHOTS}
+    acc: Dict[tuple, List[float]] = {}
     for seed in range(settings["seeds"]):
         for shots in SHOTS:
             tasks = sample_tasks(view.y, shots, settings["tasks"], seed=seed)
-            a = label_aware_accuracy(x @ w, tasks, names @ w, rule)
-            b = label_aware_accuracy(x, tasks, names, rule)
-            diffs[shots] += (a - b).tolist()
+            for method, (e, n) in (("unigraph2", (x @ w, names @ w)), ("random_init", (x, names))):
+                acc.setdefault((method, shots), []).extend(label_aware_accuracy(e, tasks, n, rule).tolist())
     seconds = round(time.perf_counter() - t0, 1)
-    return [{"target": target, "method": "unigraph2 - random_init", "sources": "+".join(views[s].name for s in subset), "num_sources": len(subset), "task": f"{s}-shot",
-             "mean": round(float(torch.tensor(d).mean()), 2), "std": round(float(torch.tensor(d).std()), 2),
-             "n": len(d), "seconds": seconds, "differences": [round(v, 4) for v in d], "hops": k,
-             "rule": rule.to_dict()} for s, d in diffs.items()]
+    info = {"sources": "+".join(views[s].name for s in subset), "num_sources": len(subset), "hops": k,
+            "rule": rule.to_dict()}
+    return [{**_row(target, method, f"{shots}-shot", values, seconds), **info}
+            for (method, shots), values in acc.items()]
+
+
+def gains(rows: Sequence[Dict[str, Any]]) -> Dict[tuple, List[float]]:
+    """``unigraph2`` minus ``random_init``, task by task, per ``(target, sources, task)`` cell."""
+    acc = {(r["target"], r["sources"], r["task"], r["method"]): r["accuracies"] for r in rows}
+    return {cell[:3]: [a - b for a, b in zip(values, acc[(*cell[:3], "random_init")])]
+            for cell, values in acc.items() if cell[3] == "unigraph2"}
 
 
 def summarise(rows: Sequence[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
     """Per number of sources (and per shot count, and all shots together): the per-task gain
     averaged over the subsets of that size, with a 95 % interval over targets and tasks."""
+    size = {(r["target"], r["sources"]): r["num_sources"] for r in rows}
+    diffs = gains(rows)
     out: Dict[str, Dict[str, Any]] = {}
-    for m in sorted({r["num_sources"] for r in rows}):
+    for m in sorted(set(size.values())):
         per: Dict[str, List[float]] = {}
         for task in [f"{s}-shot" for s in SHOTS]:
             values: List[float] = []
             for target in dict.fromkeys(r["target"] for r in rows):
-                subsets = [r["differences"] for r in rows
-                           if r["num_sources"] == m and r["task"] == task and r["target"] == target]
+                subsets = [d for (t, src, k), d in diffs.items() if t == target and k == task and size[(t, src)] == m]
                 if subsets:
                     values += torch.tensor(subsets).mean(0).tolist()
             per[task] = values

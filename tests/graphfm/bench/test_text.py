@@ -115,6 +115,11 @@ def test_bench_end_to_end_on_user_files(files, tmp_path, monkeypatch):
     monkeypatch.setattr("graphfm.bench.text.CONFIG", _small_config(tmp_path))
     curve = run_curve(tmp_path / "curve", graphs=files, targets=files[:1], tasks=2, seeds=1, steps=3)
     assert set(curve["curve"]) == {"1", "2"}
+    cells = {(r["sources"], r["task"]): set() for r in curve["rows"]}
+    for r in curve["rows"]:
+        assert len(r["accuracies"]) == r["n"] == 2
+        cells[(r["sources"], r["task"])].add(r["method"])
+    assert all(m == {"unigraph2", "random_init"} for m in cells.values())
     assert (tmp_path / "curve" / "text_curve.png").stat().st_size > 1000
 
 
